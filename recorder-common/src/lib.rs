@@ -1,0 +1,2 @@
+#![no_std]
+//! Types shared by the kernel program and userspace.
