@@ -1,0 +1,418 @@
+//! TCP stream reassembly for SIP over TCP (RFC 3261 section 18.3), bounded.
+//!
+//! Each direction of a connection is a byte stream cut into SIP messages by Content-Length.
+//! Segments may come out of order, twice, or not at all; the capture may start in the middle
+//! of a connection. The reassembler keeps the in-order bytes of each stream, parks segments
+//! that arrive early, skips a gap that does not fill within a bound, and after any damage
+//! finds the next message by its start line.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+use super::packet::TcpSegmentInfo;
+use crate::time::{Duration, Timestamp};
+
+/// Largest SIP message accepted over TCP; a bigger Content-Length is a lie or an attack.
+const MAX_MESSAGE: usize = 256 * 1024;
+
+/// Bytes parked out of order per stream before the gap in front of them is given up.
+const MAX_PARKED: usize = 128 * 1024;
+
+/// Counters of the reassembler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    /// SIP messages cut out of streams.
+    pub messages: u64,
+    /// Gaps skipped because a segment never came.
+    pub gaps_skipped: u64,
+    /// Bytes thrown away while looking for the next start line.
+    pub bytes_skipped: u64,
+    /// Streams evicted because the table was full.
+    pub streams_evicted: u64,
+    /// Messages dropped for a Content-Length over the limit.
+    pub oversized: u64,
+}
+
+#[derive(Debug, Default)]
+struct Stream {
+    /// Sequence number of the next in-order byte, once known.
+    next_seq: Option<u32>,
+    /// In-order bytes not yet cut into messages.
+    pending: Vec<u8>,
+    /// Segments that arrived ahead of `next_seq`, by sequence number.
+    parked: BTreeMap<u32, Vec<u8>>,
+    parked_bytes: usize,
+    /// Whether `pending` may start in the middle of a message (after a gap or a late start).
+    needs_resync: bool,
+    last_seen: Timestamp,
+}
+
+/// The reassembly table: one entry per direction of each connection carrying SIP.
+#[derive(Debug)]
+pub struct TcpReassembler {
+    streams: HashMap<(SocketAddr, SocketAddr), Stream>,
+    max_streams: usize,
+    idle_timeout: Duration,
+    /// What was cut, skipped and dropped.
+    pub stats: TcpStats,
+}
+
+impl Default for TcpReassembler {
+    fn default() -> Self {
+        TcpReassembler::new(8192, Duration::from_secs(600))
+    }
+}
+
+impl TcpReassembler {
+    /// A table of at most `max_streams` streams, each forgotten after `idle_timeout`.
+    pub fn new(max_streams: usize, idle_timeout: Duration) -> Self {
+        TcpReassembler {
+            streams: HashMap::new(),
+            max_streams,
+            idle_timeout,
+            stats: TcpStats::default(),
+        }
+    }
+
+    /// Streams held now.
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Whether a stream is followed in this direction.
+    pub fn contains(&self, src: SocketAddr, dst: SocketAddr) -> bool {
+        self.streams.contains_key(&(src, dst))
+    }
+
+    /// Whether no stream is held.
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    /// Adds one segment; hands every SIP message it completes to `out`.
+    pub fn push(
+        &mut self,
+        now: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        info: TcpSegmentInfo,
+        payload: &[u8],
+        out: &mut dyn FnMut(&[u8]),
+    ) {
+        let key = (src, dst);
+        if info.rst {
+            self.streams.remove(&key);
+            return;
+        }
+        if !self.streams.contains_key(&key) {
+            if payload.is_empty() && !info.syn {
+                return;
+            }
+            if self.streams.len() >= self.max_streams {
+                self.evict_oldest();
+            }
+        }
+        let stream = self.streams.entry(key).or_default();
+        stream.last_seen = now;
+
+        // The SYN takes one sequence number; data starts after it.
+        let data_seq = if info.syn {
+            info.seq.wrapping_add(1)
+        } else {
+            info.seq
+        };
+        let next = *stream.next_seq.get_or_insert_with(|| {
+            // Joining a connection already running: its first bytes may be mid-message.
+            stream.needs_resync = !info.syn;
+            data_seq
+        });
+
+        if !payload.is_empty() {
+            let offset = data_seq.wrapping_sub(next) as i32;
+            if offset <= 0 {
+                // In order, or a retransmission overlapping what we have: keep the new tail.
+                let overlap = offset.unsigned_abs() as usize;
+                if overlap < payload.len() {
+                    stream.pending.extend_from_slice(&payload[overlap..]);
+                    stream.next_seq = Some(next.wrapping_add((payload.len() - overlap) as u32));
+                }
+            } else if stream.parked_bytes + payload.len() <= MAX_PARKED {
+                stream.parked_bytes += payload.len();
+                stream.parked.insert(data_seq, payload.to_vec());
+            } else {
+                // The gap in front is not going to fill: skip it.
+                self.stats.gaps_skipped += 1;
+                skip_gap(stream);
+                stream.parked.insert(data_seq, payload.to_vec());
+                stream.parked_bytes += payload.len();
+            }
+            drain_parked(stream, &mut self.stats);
+        }
+
+        cut_messages(stream, &mut self.stats, out);
+
+        if info.fin {
+            self.streams.remove(&key);
+        }
+    }
+
+    /// Forgets streams idle for longer than the time-out.
+    pub fn expire(&mut self, now: Timestamp) {
+        let timeout = self.idle_timeout;
+        self.streams.retain(|_, s| now.since(s.last_seen) < timeout);
+    }
+
+    fn evict_oldest(&mut self) {
+        let oldest = self
+            .streams
+            .iter()
+            .min_by_key(|(_, s)| s.last_seen)
+            .map(|(k, _)| *k);
+        if let Some(key) = oldest {
+            self.streams.remove(&key);
+            self.stats.streams_evicted += 1;
+            if self.stats.streams_evicted.is_power_of_two() {
+                tracing::warn!(
+                    table = "tcp-streams",
+                    limit = self.max_streams,
+                    evicted = self.stats.streams_evicted,
+                    "table full, oldest stream evicted"
+                );
+            }
+        }
+    }
+}
+
+/// Moves parked segments that are now in order into `pending`.
+fn drain_parked(stream: &mut Stream, stats: &mut TcpStats) {
+    while let Some(next) = stream.next_seq {
+        let Some((&seq, _)) = stream.parked.iter().next() else {
+            break;
+        };
+        let offset = seq.wrapping_sub(next) as i32;
+        if offset > 0 {
+            break;
+        }
+        let data = stream.parked.remove(&seq).unwrap_or_default();
+        stream.parked_bytes -= data.len();
+        let overlap = offset.unsigned_abs() as usize;
+        if overlap < data.len() {
+            stream.pending.extend_from_slice(&data[overlap..]);
+            stream.next_seq = Some(next.wrapping_add((data.len() - overlap) as u32));
+        }
+    }
+    let _ = stats;
+}
+
+/// Gives up on the missing bytes in front of the parked segments: whatever message was being
+/// built is lost, and reading resumes at the first parked segment.
+fn skip_gap(stream: &mut Stream) {
+    stream.pending.clear();
+    stream.needs_resync = true;
+    if let Some((&seq, _)) = stream.parked.iter().next() {
+        stream.next_seq = Some(seq);
+    }
+}
+
+/// Cuts complete messages off the front of `pending`.
+fn cut_messages(stream: &mut Stream, stats: &mut TcpStats, out: &mut dyn FnMut(&[u8])) {
+    loop {
+        // Keep-alives (RFC 5626: CRLF CRLF) and stray line ends between messages.
+        let blank = stream
+            .pending
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        if blank > 0 {
+            stream.pending.drain(..blank);
+        }
+        if stream.needs_resync {
+            match find_start_line(&stream.pending) {
+                Some(at) => {
+                    stats.bytes_skipped += at as u64;
+                    stream.pending.drain(..at);
+                    stream.needs_resync = false;
+                }
+                None => {
+                    // Keep a tail that may hold the beginning of a start line.
+                    let keep = stream.pending.len().min(512);
+                    let drop = stream.pending.len() - keep;
+                    stats.bytes_skipped += drop as u64;
+                    stream.pending.drain(..drop);
+                    return;
+                }
+            }
+        }
+        match message_length(&stream.pending) {
+            Framing::Complete(len) => {
+                stats.messages += 1;
+                out(&stream.pending[..len]);
+                stream.pending.drain(..len);
+            }
+            Framing::Incomplete => {
+                if stream.pending.len() > MAX_MESSAGE {
+                    stats.oversized += 1;
+                    stream.pending.clear();
+                    stream.needs_resync = true;
+                }
+                return;
+            }
+            Framing::Invalid => {
+                stats.oversized += 1;
+                stream.pending.drain(..1);
+                stream.needs_resync = true;
+            }
+        }
+    }
+}
+
+enum Framing {
+    Complete(usize),
+    Incomplete,
+    Invalid,
+}
+
+/// How long the message at the start of `data` is, per its Content-Length.
+fn message_length(data: &[u8]) -> Framing {
+    let Some(head_end) = find_empty_line(data) else {
+        return if data.len() > MAX_MESSAGE {
+            Framing::Invalid
+        } else {
+            Framing::Incomplete
+        };
+    };
+    let head = &data[..head_end];
+    let length = content_length(head).unwrap_or(0);
+    if length > MAX_MESSAGE {
+        return Framing::Invalid;
+    }
+    let total = head_end + length;
+    if data.len() >= total {
+        Framing::Complete(total)
+    } else {
+        Framing::Incomplete
+    }
+}
+
+/// The offset just past the empty line that ends the header section.
+fn find_empty_line(data: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(nl) = data[i..].iter().position(|&b| b == b'\n') {
+        let at = i + nl + 1;
+        if data.get(at) == Some(&b'\n') {
+            return Some(at + 1);
+        }
+        if data.get(at..at + 2) == Some(b"\r\n") {
+            return Some(at + 2);
+        }
+        i = at;
+    }
+    None
+}
+
+fn content_length(head: &[u8]) -> Option<usize> {
+    let text = std::str::from_utf8(head).ok()?;
+    text.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let name = name.trim();
+        let is_length =
+            name.eq_ignore_ascii_case("Content-Length") || name.eq_ignore_ascii_case("l");
+        is_length.then(|| value.trim().parse().ok()).flatten()
+    })
+}
+
+/// Finds where the next SIP message starts. A message may follow a body that did not end with
+/// a line break, so every word start is a candidate, not only line starts.
+fn find_start_line(data: &[u8]) -> Option<usize> {
+    (0..data.len()).find(|&i| {
+        let word_start = i == 0 || !data[i - 1].is_ascii_uppercase();
+        word_start && data[i].is_ascii_uppercase() && super::sip::looks_like_sip(&data[i..])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSG1: &[u8] = b"INVITE sip:b@x SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 4\r\n\r\nv=0\n";
+    const MSG2: &[u8] = b"SIP/2.0 100 Trying\r\nCall-ID: 1\r\nContent-Length: 0\r\n\r\n";
+
+    fn seg(seq: u32) -> TcpSegmentInfo {
+        TcpSegmentInfo {
+            seq,
+            syn: false,
+            fin: false,
+            rst: false,
+        }
+    }
+
+    fn run(segments: &[(u32, &[u8])]) -> Vec<Vec<u8>> {
+        let mut tcp = TcpReassembler::default();
+        let (a, b) = (
+            "10.0.0.1:5060".parse().unwrap(),
+            "10.0.0.2:5060".parse().unwrap(),
+        );
+        let mut out = Vec::new();
+        let t = Timestamp::from_micros(0);
+        // A SYN first, so the stream starts at a known place.
+        tcp.push(
+            t,
+            a,
+            b,
+            TcpSegmentInfo {
+                seq: 999,
+                syn: true,
+                fin: false,
+                rst: false,
+            },
+            &[],
+            &mut |_| {},
+        );
+        for (seq, data) in segments {
+            tcp.push(t, a, b, seg(*seq), data, &mut |m| out.push(m.to_vec()));
+        }
+        out
+    }
+
+    #[test]
+    fn two_messages_in_one_segment() {
+        let both = [MSG1, MSG2].concat();
+        assert_eq!(run(&[(1000, &both)]), vec![MSG1.to_vec(), MSG2.to_vec()]);
+    }
+
+    #[test]
+    fn one_message_over_segments_out_of_order_with_retransmission() {
+        let (x, y) = MSG1.split_at(20);
+        let got = run(&[(1020, y), (1000, x), (1000, x), (1020, y)]);
+        assert_eq!(got, vec![MSG1.to_vec()]);
+    }
+
+    #[test]
+    fn a_lost_segment_does_not_derail_the_stream() {
+        let len1 = MSG1.len() as u32;
+        let (_lost, tail) = MSG1.split_at(10);
+        // First message loses its first 10 bytes; the second one arrives intact after it.
+        let mut segments: Vec<(u32, &[u8])> = vec![(1010, tail)];
+        let filler = vec![b'x'; MAX_PARKED];
+        segments.push((1000 + len1 + 10_000, &filler));
+        segments.push((1000 + len1 + 10_000 + MAX_PARKED as u32, MSG2));
+        let got = run(&segments);
+        assert_eq!(got, vec![MSG2.to_vec()]);
+    }
+
+    #[test]
+    fn joins_a_running_connection_at_the_next_start_line() {
+        let mut tcp = TcpReassembler::default();
+        let (a, b) = (
+            "10.0.0.1:5060".parse().unwrap(),
+            "10.0.0.2:5060".parse().unwrap(),
+        );
+        let mut data = b"tail of an earlier message\r\n\r\n".to_vec();
+        data.extend_from_slice(MSG2);
+        let mut out = Vec::new();
+        tcp.push(Timestamp::from_micros(0), a, b, seg(5), &data, &mut |m| {
+            out.push(m.to_vec())
+        });
+        assert_eq!(out, vec![MSG2.to_vec()]);
+    }
+}
