@@ -1,0 +1,370 @@
+//! The appliance's configuration file (TOML), read once into a validated [`Config`].
+//!
+//! Every key has a default, so an empty file (or none) is a valid configuration: record on
+//! demand, SIP on ports 5060 and 5080, nobody allowed to press the record button.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::policy::pattern::Pattern;
+
+/// Why a configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a wrong key or value.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong, with the line.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// What to capture.
+    #[serde(default)]
+    pub capture: CaptureConfig,
+    /// When to record.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// The record-button INFO.
+    #[serde(default)]
+    pub on_demand: OnDemandConfig,
+    /// Phone users and their permissions.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Audio encoding.
+    #[serde(default)]
+    pub recording: RecordingConfig,
+    /// Time-outs for calls whose end is never seen.
+    #[serde(default)]
+    pub timeouts: TimeoutConfig,
+}
+
+/// `[capture]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// UDP/TCP ports that carry SIP. SIP elsewhere is still found by its first line.
+    #[serde(default = "default_sip_ports")]
+    pub sip_ports: Vec<u16>,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            sip_ports: default_sip_ports(),
+        }
+    }
+}
+
+fn default_sip_ports() -> Vec<u16> {
+    vec![5060, 5080]
+}
+
+/// The default recording mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Record every call no rule says otherwise about.
+    Always,
+    /// Record no call no rule says otherwise about; Record INFOs are ignored too.
+    Never,
+    /// Record only when a user presses the record button (a Record INFO).
+    #[default]
+    OnDemand,
+}
+
+/// What a rule does to the calls it matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleAction {
+    /// Record the whole call.
+    Record,
+    /// Do not record automatically; the record button still works.
+    Skip,
+    /// Never record, whatever anyone presses.
+    Never,
+}
+
+/// Which way a call goes, seen from the site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallDirection {
+    /// From outside to an internal number.
+    Inbound,
+    /// From an internal number to outside.
+    Outbound,
+    /// Between two internal numbers.
+    Internal,
+    /// Neither party is known to be internal.
+    Unknown,
+}
+
+impl CallDirection {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallDirection::Inbound => "inbound",
+            CallDirection::Outbound => "outbound",
+            CallDirection::Internal => "internal",
+            CallDirection::Unknown => "unknown",
+        }
+    }
+}
+
+/// `[policy]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The mode for calls no rule matches.
+    #[serde(default)]
+    pub default: Mode,
+    /// Patterns of internal numbers (users' extensions are internal anyway), for directions.
+    #[serde(default)]
+    pub internal: Vec<Pattern>,
+    /// Rules, first match wins; `never` rules are checked before all others.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// `[[policy.rules]]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// A name for decisions and logs; "rule N" if absent.
+    pub name: Option<String>,
+    /// Pattern for the caller's number.
+    pub caller: Option<Pattern>,
+    /// Pattern for the called number.
+    pub callee: Option<Pattern>,
+    /// Pattern for either party's number.
+    pub number: Option<Pattern>,
+    /// The call's direction.
+    pub direction: Option<CallDirection>,
+    /// What to do.
+    pub action: RuleAction,
+}
+
+/// `[on_demand]`: the record button.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnDemandConfig {
+    /// The INFO header carrying the button state.
+    #[serde(default = "default_header")]
+    pub header: String,
+    /// The value that starts recording.
+    #[serde(default = "default_on")]
+    pub on: String,
+    /// The value that stops it.
+    #[serde(default = "default_off")]
+    pub off: String,
+}
+
+impl Default for OnDemandConfig {
+    fn default() -> Self {
+        OnDemandConfig {
+            header: default_header(),
+            on: default_on(),
+            off: default_off(),
+        }
+    }
+}
+
+fn default_header() -> String {
+    "Record".into()
+}
+
+fn default_on() -> String {
+    "on".into()
+}
+
+fn default_off() -> String {
+    "off".into()
+}
+
+/// `[[users]]`: a phone user.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The extension (SIP user part) of the user's phone.
+    pub extension: String,
+    /// A display name.
+    pub name: Option<String>,
+    /// Whether the user's record button counts.
+    #[serde(default)]
+    pub may_record: bool,
+}
+
+/// `[recording]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Opus bitrate for both channels together, bits per second.
+    #[serde(default = "default_bitrate")]
+    pub bitrate: i32,
+    /// libopus complexity 0-10.
+    #[serde(default = "default_complexity")]
+    pub complexity: i32,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            bitrate: default_bitrate(),
+            complexity: default_complexity(),
+        }
+    }
+}
+
+fn default_bitrate() -> i32 {
+    32_000
+}
+
+fn default_complexity() -> i32 {
+    3
+}
+
+/// `[timeouts]`, in seconds.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutConfig {
+    /// An unanswered call with no message for this long is given up.
+    #[serde(default = "default_ringing")]
+    pub ringing: u32,
+    /// An answered call with no message and no media for this long is given up.
+    #[serde(default = "default_media")]
+    pub media: u32,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        TimeoutConfig {
+            ringing: default_ringing(),
+            media: default_media(),
+        }
+    }
+}
+
+fn default_ringing() -> u32 {
+    180
+}
+
+fn default_media() -> u32 {
+    300
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|message| ConfigError::Invalid {
+            path: display,
+            message,
+        })
+    }
+
+    /// Parses configuration text; the error names the line.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            let message = e.message().trim().to_string();
+            match line {
+                Some(line) => format!("line {line}: {message}"),
+                None => message,
+            }
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.on_demand.header.trim().is_empty() {
+            return Err("on_demand.header must not be empty".into());
+        }
+        if self.on_demand.on.eq_ignore_ascii_case(&self.on_demand.off) {
+            return Err("on_demand.on and on_demand.off must differ".into());
+        }
+        if !(0..=10).contains(&self.recording.complexity) {
+            return Err("recording.complexity must be between 0 and 10".into());
+        }
+        if !(6_000..=510_000).contains(&self.recording.bitrate) {
+            return Err("recording.bitrate must be between 6000 and 510000".into());
+        }
+        for (i, rule) in self.policy.rules.iter().enumerate() {
+            let empty = rule.caller.is_none()
+                && rule.callee.is_none()
+                && rule.number.is_none()
+                && rule.direction.is_none();
+            if empty {
+                return Err(format!(
+                    "policy.rules[{}] matches every call; give it caller, callee, number or \
+                     direction (use policy.default for all calls)",
+                    i + 1
+                ));
+            }
+        }
+        if self.capture.sip_ports.is_empty() {
+            return Err("capture.sip_ports must name at least one port".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_issue_example_parses() {
+        let config = Config::parse(
+            r#"
+[policy]
+default = "on-demand"
+[[policy.rules]]
+callee = "+4930*"
+action = "record"
+[on_demand]
+header = "Record"
+on = "on"
+off = "off"
+[[users]]
+extension = "1001"
+may_record = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.policy.default, Mode::OnDemand);
+        assert_eq!(config.policy.rules[0].action, RuleAction::Record);
+        assert!(config.users[0].may_record);
+        assert_eq!(config.capture.sip_ports, vec![5060, 5080]);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let err = Config::parse("[policy]\ndefault = \"sometimes\"\n").unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+        let err = Config::parse("[polcy]\n").unwrap_err();
+        assert!(err.contains("unknown field"), "{err}");
+        let err = Config::parse("[[policy.rules]]\naction = \"record\"\n").unwrap_err();
+        assert!(err.contains("matches every call"), "{err}");
+    }
+}
