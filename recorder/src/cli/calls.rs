@@ -1,0 +1,66 @@
+//! `recorder calls`: the journal as a table or JSON.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use super::CallsArgs;
+use crate::journal::{CallView, JournalReader};
+
+/// Runs `recorder calls`.
+pub fn run(args: &CallsArgs) -> anyhow::Result<ExitCode> {
+    let journal = JournalReader::open(&args.data)?;
+    let mut filter = args.filter.to_filter();
+    filter.limit = args.limit;
+    let calls = journal.calls(&filter)?;
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &calls)?;
+        writeln!(out)?;
+    } else {
+        print_table(&mut out, &calls)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(out: &mut impl Write, calls: &[CallView]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:>6}  {:<20}  {:<18}  {:<18}  {:<10}  {:>8}  {:<3}  {:>4}",
+        "ID", "STARTED (UTC)", "CALLER", "CALLEE", "OUTCOME", "DURATION", "REC", "SEGS"
+    )?;
+    for call in calls {
+        let started = call
+            .started_at
+            .get(..19)
+            .unwrap_or(&call.started_at)
+            .replace('T', " ");
+        let duration = call
+            .duration_s
+            .map(|d| format!("{d:.1}s"))
+            .unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "{:>6}  {:<20}  {:<18}  {:<18}  {:<10}  {:>8}  {:<3}  {:>4}",
+            call.id,
+            started,
+            truncate(&call.caller, 18),
+            truncate(&call.callee, 18),
+            call.disposition.as_deref().unwrap_or("-"),
+            duration,
+            if call.recorded { "REC" } else { "" },
+            call.segments.len()
+        )?;
+    }
+    writeln!(out, "{} calls", calls.len())
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(width - 1).collect();
+        format!("{cut}…")
+    }
+}

@@ -1,0 +1,243 @@
+//! `recorder export`: calls and recordings for compliance, provably unaltered.
+//!
+//! The export folder holds `manifest.json` (the calls, in the shape of `recorder calls
+//! --json`, with segment paths relative to the export), `manifest.csv` (one row per
+//! segment), the recordings under `recordings/`, `export.json` (who, when, which filter) and
+//! `SHA256SUMS` covering every other file, which `sha256sum -c SHA256SUMS` checks. Every
+//! recording is hashed while it is copied and compared with the digest the journal stored
+//! when it was written: an altered or missing recording stops the export.
+
+use std::fs;
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::ExportArgs;
+use crate::journal::{CallView, JournalReader};
+
+#[derive(Serialize)]
+struct ExportInfo<'a> {
+    generated_at: String,
+    recorder_version: &'static str,
+    data: String,
+    filter: Filter<'a>,
+    calls: usize,
+    recordings: usize,
+}
+
+#[derive(Serialize)]
+struct Filter<'a> {
+    from: Option<String>,
+    to: Option<String>,
+    number: Option<&'a str>,
+    recorded_only: bool,
+}
+
+/// Runs `recorder export`.
+pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let journal = JournalReader::open(&args.data)?;
+    let filter = args.filter.to_filter();
+    let mut calls = journal.calls(&filter)?;
+    prepare_out_dir(&args.out)?;
+
+    let segments: usize = calls.iter().map(|c| c.segments.len()).sum();
+    let progress = progress_bar(segments as u64);
+    let mut sums: Vec<(String, String)> = Vec::new();
+
+    for call in &mut calls {
+        for segment in &mut call.segments {
+            let source = args.data.join(&segment.path);
+            let rel = format!("recordings/{}/{}.opus", call.id, segment.id);
+            let target = args.out.join(&rel);
+            if let Some(dir) = target.parent() {
+                fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let digest = copy_hashed(&source, &target)?;
+            match segment.sha256.as_deref() {
+                Some(stored) if stored == digest => {}
+                Some(stored) => bail!(
+                    "recording {} of call {} does not match the journal (SHA-256 {digest}, \
+                     journal {stored}): it was altered after recording; export stopped",
+                    segment.id,
+                    call.id
+                ),
+                None => bail!(
+                    "recording {} of call {} has no digest in the journal (status {}); \
+                     export stopped",
+                    segment.id,
+                    call.id,
+                    segment.status
+                ),
+            }
+            segment.path = rel.clone();
+            sums.push((digest, rel));
+            if let Some(bar) = &progress {
+                bar.inc(1);
+            }
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+
+    let manifest = serde_json::to_vec_pretty(&calls)?;
+    sums.push(write_hashed(&args.out, "manifest.json", &manifest)?);
+    let csv = manifest_csv(&calls)?;
+    sums.push(write_hashed(&args.out, "manifest.csv", &csv)?);
+    let info = ExportInfo {
+        generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        recorder_version: env!("CARGO_PKG_VERSION"),
+        data: args.data.display().to_string(),
+        filter: Filter {
+            from: filter.from.map(|t| t.to_rfc3339()),
+            to: filter.to.map(|t| t.to_rfc3339()),
+            number: filter.number.as_deref(),
+            recorded_only: filter.recorded_only,
+        },
+        calls: calls.len(),
+        recordings: segments,
+    };
+    sums.push(write_hashed(
+        &args.out,
+        "export.json",
+        &serde_json::to_vec_pretty(&info)?,
+    )?);
+
+    let mut listing = String::new();
+    for (digest, rel) in &sums {
+        listing.push_str(&format!("{digest}  {rel}\n"));
+    }
+    fs::write(args.out.join("SHA256SUMS"), listing).context("writing SHA256SUMS")?;
+
+    eprintln!(
+        "exported {} calls and {segments} recordings to {} (check with: cd {} && sha256sum -c SHA256SUMS)",
+        calls.len(),
+        args.out.display(),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        let mut entries =
+            fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
+        if entries.next().is_some() {
+            bail!(
+                "{} exists and is not empty; choose a new folder for the export",
+                out.display()
+            );
+        }
+    }
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
+}
+
+fn copy_hashed(source: &Path, target: &Path) -> anyhow::Result<String> {
+    let mut input = fs::File::open(source)
+        .with_context(|| format!("recording {} is missing", source.display()))?;
+    let mut output =
+        fs::File::create(target).with_context(|| format!("creating {}", target.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = input
+            .read(&mut buf)
+            .with_context(|| format!("reading {}", source.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        output
+            .write_all(&buf[..n])
+            .with_context(|| format!("writing {}", target.display()))?;
+    }
+    output
+        .sync_all()
+        .with_context(|| format!("writing {}", target.display()))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn write_hashed(out: &Path, name: &str, data: &[u8]) -> anyhow::Result<(String, String)> {
+    fs::write(out.join(name), data).with_context(|| format!("writing {name}"))?;
+    Ok((hex::encode(Sha256::digest(data)), name.to_string()))
+}
+
+fn manifest_csv(calls: &[CallView]) -> anyhow::Result<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record([
+        "call_id_journal",
+        "call_id",
+        "caller",
+        "callee",
+        "direction",
+        "started_at",
+        "answered_at",
+        "ended_at",
+        "disposition",
+        "end_reason",
+        "recorded",
+        "decision",
+        "segment_id",
+        "segment_started_at",
+        "segment_ended_at",
+        "segment_duration_s",
+        "trigger",
+        "path",
+        "sha256",
+    ])?;
+    for call in calls {
+        let base = [
+            call.id.to_string(),
+            call.call_id.clone(),
+            call.caller.clone(),
+            call.callee.clone(),
+            call.direction.clone(),
+            call.started_at.clone(),
+            call.answered_at.clone().unwrap_or_default(),
+            call.ended_at.clone().unwrap_or_default(),
+            call.disposition.clone().unwrap_or_default(),
+            call.end_reason.clone().unwrap_or_default(),
+            call.recorded.to_string(),
+            call.decision.clone(),
+        ];
+        if call.segments.is_empty() {
+            let mut row = base.to_vec();
+            row.extend(std::iter::repeat_n(String::new(), 7));
+            writer.write_record(&row)?;
+        }
+        for segment in &call.segments {
+            let mut row = base.to_vec();
+            row.extend([
+                segment.id.to_string(),
+                segment.started_at.clone(),
+                segment.ended_at.clone().unwrap_or_default(),
+                segment
+                    .duration_s
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                segment.trigger.clone(),
+                segment.path.clone(),
+                segment.sha256.clone().unwrap_or_default(),
+            ]);
+            writer.write_record(&row)?;
+        }
+    }
+    Ok(writer.into_inner()?)
+}
+
+fn progress_bar(total: u64) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() || total == 0 {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template("exporting [{bar:30}] {pos}/{len} recordings")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    Some(bar)
+}

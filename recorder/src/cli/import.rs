@@ -1,0 +1,209 @@
+//! `recorder import`: capture files through the whole pipeline into the journal.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use super::{ImportArgs, load_config};
+use crate::capture::{CaptureError, FileSource};
+use crate::dialog::EndReason;
+use crate::journal::Journal;
+use crate::pipeline::Pipeline;
+use crate::time::Timestamp;
+
+/// Runs `recorder import`.
+pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(args.config.as_deref())?;
+    let journal = Journal::open(&args.data)?;
+    let mut pipeline = Pipeline::new(&config, journal);
+    let started = std::time::Instant::now();
+    let mut problems = 0;
+    let mut imported = 0;
+
+    for path in &args.captures {
+        match import_file(&mut pipeline, path, args.force) {
+            Ok(FileOutcome::Imported) => imported += 1,
+            Ok(FileOutcome::Skipped(message)) => eprintln!("{message}"),
+            Err(ImportProblem::Capture(err)) => {
+                problems += 1;
+                eprintln!("error: {err}");
+            }
+            Err(ImportProblem::Damaged(err)) => {
+                // What came before the damage is imported; say so and go on.
+                problems += 1;
+                imported += 1;
+                eprintln!("error: {err}; the packets before it were imported");
+            }
+            Err(ImportProblem::Fatal(err)) => {
+                // The journal itself failed: end the calls we have and stop.
+                let _ = pipeline.finish(EndReason::CaptureEnd);
+                return Err(err);
+            }
+        }
+    }
+    pipeline
+        .finish(EndReason::CaptureEnd)
+        .context("writing the journal")?;
+
+    let stats = pipeline.stats();
+    let correlator = pipeline.correlator_stats();
+    let decode = pipeline.decode_stats();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "imported {imported} of {} file(s): {} packets, {} SIP messages, {} calls, {} recorded \
+         ({} segments) in {seconds:.2}s",
+        args.captures.len(),
+        stats.frames,
+        stats.sip_messages,
+        stats.calls_finished,
+        stats.calls_recorded,
+        stats.segments,
+    );
+    let skipped = decode.malformed + stats.sip_malformed;
+    if skipped > 0 || stats.segments_failed > 0 || correlator.calls_evicted > 0 {
+        eprintln!(
+            "skipped: {} malformed packets, {} unparsable SIP messages; {} recordings failed; \
+             {} calls evicted",
+            decode.malformed, stats.sip_malformed, stats.segments_failed, correlator.calls_evicted
+        );
+    }
+    Ok(if problems > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+enum FileOutcome {
+    Imported,
+    Skipped(String),
+}
+
+enum ImportProblem {
+    /// The file could not be read at all.
+    Capture(CaptureError),
+    /// The file broke part-way.
+    Damaged(CaptureError),
+    /// The journal failed.
+    Fatal(anyhow::Error),
+}
+
+fn import_file(
+    pipeline: &mut Pipeline,
+    path: &Path,
+    force: bool,
+) -> Result<FileOutcome, ImportProblem> {
+    let mut source = FileSource::open(path).map_err(ImportProblem::Capture)?;
+    let digest = file_digest(path).map_err(|e| {
+        ImportProblem::Capture(CaptureError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    })?;
+
+    let journal = pipeline.journal();
+    let earlier = journal
+        .find_import(&digest)
+        .map_err(|e| ImportProblem::Fatal(e.into()))?;
+    if let (Some((id, earlier_path)), false) = (earlier, force) {
+        return Ok(FileOutcome::Skipped(format!(
+            "{}: already imported (import {id}, from {earlier_path}); use --force to import it again",
+            path.display()
+        )));
+    }
+    let file_name = path.display().to_string();
+    let import_id = journal
+        .start_import(&file_name, &digest, Timestamp::from_micros(now_micros()))
+        .map_err(|e| ImportProblem::Fatal(e.into()))?;
+    tracing::info!(file = %file_name, import = import_id, "import started");
+
+    let calls_before = pipeline.correlator_stats().calls;
+    pipeline.start_source();
+    let progress = progress_bar(source.size(), path);
+    let mut damage = None;
+    let mut last_update = 0u64;
+    loop {
+        match source.next_frame() {
+            Ok(Some(frame)) => {
+                pipeline
+                    .process(frame.at, frame.link, frame.data)
+                    .map_err(|e| ImportProblem::Fatal(e.into()))?;
+            }
+            Ok(None) => break,
+            Err(err) => {
+                damage = Some(err);
+                break;
+            }
+        }
+        if let Some(bar) = &progress
+            && source.packets() - last_update >= 4096
+        {
+            last_update = source.packets();
+            bar.set_position(source.position());
+        }
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+
+    let (status, note) = match &damage {
+        Some(err) => ("truncated", Some(err.to_string())),
+        None => ("complete", None),
+    };
+    let calls = pipeline.correlator_stats().calls - calls_before;
+    pipeline
+        .journal()
+        .finish_import(
+            import_id,
+            Timestamp::from_micros(now_micros()),
+            source.packets(),
+            calls,
+            status,
+            note.as_deref(),
+        )
+        .map_err(|e| ImportProblem::Fatal(e.into()))?;
+    tracing::info!(file = %file_name, packets = source.packets(), status, "import finished");
+    match damage {
+        Some(err) => Err(ImportProblem::Damaged(err)),
+        None => Ok(FileOutcome::Imported),
+    }
+}
+
+fn progress_bar(size: u64, path: &Path) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(size);
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    bar.set_message(name);
+    Some(bar)
+}
+
+fn file_digest(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}

@@ -1,0 +1,183 @@
+//! The `recorder` command line: arguments (clap), then one module per command.
+
+pub mod calls;
+pub mod export;
+pub mod import;
+pub mod policy;
+pub mod streams;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+use crate::journal::CallFilter;
+use crate::time::Timestamp;
+
+/// Passive SIP/RTP call recorder.
+#[derive(Debug, Parser)]
+#[command(name = "recorder", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import capture files (pcap, pcapng): calls into the journal, recordings to disk.
+    Import(ImportArgs),
+    /// List calls in the journal.
+    Calls(CallsArgs),
+    /// List RTP streams that no SIP announced (unsignalled or encrypted signalling).
+    Streams(StreamsArgs),
+    /// Export calls and recordings for compliance: a folder with manifest and checksums.
+    Export(ExportArgs),
+    /// Ask the recording policy.
+    Policy(PolicyArgs),
+}
+
+/// `recorder import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The data folder (journal and recordings); created if missing.
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+    /// The configuration file (TOML).
+    #[arg(long, env = "RECORDER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Import a file again even if the journal has it already.
+    #[arg(long)]
+    pub force: bool,
+    /// Capture files, imported in this order as one capture.
+    #[arg(required = true)]
+    pub captures: Vec<PathBuf>,
+}
+
+/// Filters shared by `calls` and `export`.
+#[derive(Debug, Args, Clone)]
+pub struct FilterArgs {
+    /// Calls that started at or after this time (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<Timestamp>,
+    /// Calls that started before this time (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<Timestamp>,
+    /// Calls where caller or callee is this number (`*` and `?` wildcards allowed).
+    #[arg(long)]
+    pub number: Option<String>,
+    /// Only calls with recordings.
+    #[arg(long)]
+    pub recorded_only: bool,
+}
+
+impl FilterArgs {
+    /// The journal filter these arguments describe.
+    pub fn to_filter(&self) -> CallFilter {
+        CallFilter {
+            from: self.from,
+            to: self.to,
+            number: self.number.clone(),
+            recorded_only: self.recorded_only,
+            ..CallFilter::default()
+        }
+    }
+}
+
+/// `recorder calls`.
+#[derive(Debug, Args)]
+pub struct CallsArgs {
+    /// The data folder.
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+    /// Print JSON (one array of call objects) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// At most this many calls (newest first).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// Which calls.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// `recorder streams`.
+#[derive(Debug, Args)]
+pub struct StreamsArgs {
+    /// The data folder.
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `recorder export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The data folder.
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+    /// The folder to create for the export (must not exist, or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Which calls.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// `recorder policy`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// What to ask.
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+/// `recorder policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show what the policy decides for a call, and for a record button press.
+    Explain {
+        /// The configuration file (TOML).
+        #[arg(long, env = "RECORDER_CONFIG")]
+        config: Option<PathBuf>,
+        /// The caller's number.
+        #[arg(long)]
+        caller: String,
+        /// The called number.
+        #[arg(long)]
+        callee: String,
+        /// The extension pressing the record button.
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+fn parse_time(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(text)
+        .ok_or_else(|| format!("'{text}' is not a time (use 2026-12-04 or 2026-12-04T17:00:00Z)"))
+}
+
+/// Loads the configuration file, or the defaults when none is given.
+pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(path) => Ok(Config::load(path)?),
+        None => Ok(Config::default()),
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Import(args) => import::run(&args),
+        Command::Calls(args) => calls::run(&args),
+        Command::Streams(args) => streams::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Policy(args) => policy::run(&args),
+    }
+}

@@ -1,0 +1,657 @@
+//! The main job, wired together: frames in; calls, decisions and recordings out.
+//!
+//! ```text
+//! frame ─► wire::Decoder ─► SIP (UDP, TCP, SCTP) ─► dialog::Correlator ─► events
+//!                        └► media addresses ─────► Correlator::handle_media ─► RTP routes
+//! events ─► policy::Control ─► segment open/close ─► media::SegmentWriter ─► journal
+//! ```
+//!
+//! The same pipeline serves a capture file and a live capture; only the source of frames and
+//! the end reason differ. Time is the frames' own.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::dialog::unbound::UnboundStreams;
+use crate::dialog::{
+    Call, CallKey, Correlator, CorrelatorConfig, CorrelatorStats, EndReason, Event, MediaVerdict,
+};
+use crate::journal::{FinishedCall, Journal, JournalError};
+use crate::media::{EncoderSettings, SegmentSpec, SegmentWriter};
+use crate::policy::{Action, CallFacts, Control, Policy, Verdict};
+use crate::time::{Duration, Timestamp};
+use crate::wire::sip::{Message, looks_like_sip};
+use crate::wire::tcp::TcpReassembler;
+use crate::wire::{Decoder, L4Payload, LinkType, Transport};
+
+/// How often time-outs are checked, in capture time.
+const TICK: Duration = Duration::from_secs(1);
+
+/// How long an unsignalled RTP stream must be quiet before it is written to the journal.
+const UNBOUND_IDLE: Duration = Duration::from_secs(30);
+
+/// A jump of the capture clock larger than this (forward or back) is a broken clock, not time
+/// passing: seen in merged and edited captures, where it would time out every call at once.
+const MAX_CLOCK_JUMP: Duration = Duration::from_secs(3600);
+
+/// Smooths the capture clock over jumps larger than [`MAX_CLOCK_JUMP`]: after such a jump,
+/// times are shifted so that the jump counts as one packet interval (20 ms).
+#[derive(Debug, Default)]
+struct CaptureClock {
+    offset: i64,
+    last: Option<Timestamp>,
+    jumps: u64,
+}
+
+impl CaptureClock {
+    fn adjust(&mut self, at: Timestamp) -> Timestamp {
+        let shifted = Timestamp::from_micros(at.as_micros() - self.offset);
+        let Some(last) = self.last else {
+            self.last = Some(shifted);
+            return shifted;
+        };
+        let step = shifted.as_micros() - last.as_micros();
+        if step.abs() <= MAX_CLOCK_JUMP.as_micros() {
+            self.last = Some(last.max(shifted));
+            return shifted;
+        }
+        self.offset += step - 20_000;
+        self.jumps += 1;
+        if self.jumps.is_power_of_two() {
+            tracing::warn!(
+                jump_s = step / 1_000_000,
+                jumps = self.jumps,
+                "capture clock jumped; later times are shifted to follow on"
+            );
+        }
+        let adjusted = Timestamp::from_micros(at.as_micros() - self.offset);
+        self.last = Some(adjusted);
+        adjusted
+    }
+}
+
+/// A change of the media addresses calls want, for a kernel-side filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaChange {
+    /// Start passing packets to or from this address.
+    Add(SocketAddr),
+    /// Stop passing them.
+    Remove(SocketAddr),
+}
+
+/// Counters of one pipeline run.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct PipelineStats {
+    /// Frames processed.
+    pub frames: u64,
+    /// SIP messages parsed.
+    pub sip_messages: u64,
+    /// Payloads that looked like SIP but could not be parsed.
+    pub sip_malformed: u64,
+    /// UDP payloads on no SIP port and no call's media address.
+    pub unrelated_udp: u64,
+    /// Payloads on SIP ports too short to be SIP (keep-alives such as CRLF or "hello").
+    pub keepalives: u64,
+    /// RTP streams seen without any SIP announcing them.
+    pub unbound_streams: u64,
+    /// Calls finished and written to the journal.
+    pub calls_finished: u64,
+    /// Calls with at least one recording.
+    pub calls_recorded: u64,
+    /// Segments written completely.
+    pub segments: u64,
+    /// Segments that could not be written (disk full, I/O error).
+    pub segments_failed: u64,
+}
+
+struct CallMedia {
+    control: Control,
+    segment: Option<SegmentWriter>,
+    segments: i32,
+    recorded: bool,
+    media_seen: bool,
+    notes: Vec<String>,
+}
+
+/// Everything but the decoder, so the decoder's callback can borrow it.
+struct Inner {
+    data_dir: PathBuf,
+    sip_ports: HashSet<u16>,
+    tcp: TcpReassembler,
+    correlator: Correlator,
+    unbound: UnboundStreams,
+    policy: Policy,
+    journal: Journal,
+    encoder: EncoderSettings,
+    calls: HashMap<CallKey, CallMedia>,
+    media_changes: Vec<MediaChange>,
+    watch_media: bool,
+    disk_full_warned: bool,
+    stats: PipelineStats,
+    error: Option<JournalError>,
+}
+
+/// The pipeline from frames to journal.
+pub struct Pipeline {
+    decoder: Decoder,
+    inner: Inner,
+    clock: CaptureClock,
+    now: Timestamp,
+    next_tick: Timestamp,
+}
+
+impl Pipeline {
+    /// A pipeline writing into `journal` under the given configuration.
+    pub fn new(config: &Config, journal: Journal) -> Pipeline {
+        let correlator_config = CorrelatorConfig {
+            record_header: config.on_demand.header.clone(),
+            ringing_timeout: Duration::from_secs(i64::from(config.timeouts.ringing)),
+            media_timeout: Duration::from_secs(i64::from(config.timeouts.media)),
+            ..CorrelatorConfig::default()
+        };
+        let first_key = journal.next_call_id();
+        Pipeline {
+            decoder: Decoder::new(),
+            inner: Inner {
+                data_dir: journal.dir().to_path_buf(),
+                sip_ports: config.capture.sip_ports.iter().copied().collect(),
+                tcp: TcpReassembler::default(),
+                correlator: Correlator::new(correlator_config, first_key),
+                unbound: UnboundStreams::default(),
+                policy: Policy::new(config),
+                journal,
+                encoder: EncoderSettings {
+                    bitrate: config.recording.bitrate,
+                    complexity: config.recording.complexity,
+                },
+                calls: HashMap::new(),
+                media_changes: Vec::new(),
+                watch_media: false,
+                disk_full_warned: false,
+                stats: PipelineStats::default(),
+                error: None,
+            },
+            clock: CaptureClock::default(),
+            now: Timestamp::MIN,
+            next_tick: Timestamp::MIN,
+        }
+    }
+
+    /// Starts a new source of frames (the next capture file): its clock is its own, so a gap
+    /// or overlap with the previous file is real time, not a broken clock.
+    pub fn start_source(&mut self) {
+        self.clock = CaptureClock::default();
+    }
+
+    /// Collects media address changes for [`Pipeline::take_media_changes`] (live capture).
+    pub fn watch_media(&mut self) {
+        self.inner.watch_media = true;
+    }
+
+    /// Media address changes since the last call.
+    pub fn take_media_changes(&mut self) -> Vec<MediaChange> {
+        std::mem::take(&mut self.inner.media_changes)
+    }
+
+    /// The journal, e.g. to record an import's progress.
+    pub fn journal(&mut self) -> &mut Journal {
+        &mut self.inner.journal
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> PipelineStats {
+        PipelineStats {
+            frames: self.decoder.stats.frames,
+            ..self.inner.stats
+        }
+    }
+
+    /// The correlator's counters.
+    pub fn correlator_stats(&self) -> CorrelatorStats {
+        self.inner.correlator.stats
+    }
+
+    /// The wire decoder's counters.
+    pub fn decode_stats(&self) -> crate::wire::DecodeStats {
+        self.decoder.stats
+    }
+
+    /// Calls followed now.
+    pub fn active_calls(&self) -> usize {
+        self.inner.correlator.active_calls()
+    }
+
+    /// Processes one frame captured at `at`.
+    pub fn process(
+        &mut self,
+        at: Timestamp,
+        link: LinkType,
+        frame: &[u8],
+    ) -> Result<(), JournalError> {
+        let at = self.clock.adjust(at);
+        if at >= self.next_tick {
+            self.tick(at)?;
+        }
+        self.now = self.now.max(at);
+        let inner = &mut self.inner;
+        self.decoder.decode(at, link, frame, &mut |payload| {
+            inner.handle_payload(at, payload)
+        });
+        match self.inner.error.take() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// Advances time without a frame (live capture with no traffic).
+    pub fn tick(&mut self, now: Timestamp) -> Result<(), JournalError> {
+        self.next_tick = now + TICK;
+        self.decoder.expire(now);
+        let inner = &mut self.inner;
+        inner.tcp.expire(now);
+        inner.correlator.handle_timeout(now);
+        inner.drain_events();
+        inner.advance_segments(now);
+        let idle = inner.unbound.take_idle(now, UNBOUND_IDLE);
+        inner.write_unbound(&idle)?;
+        inner.journal.commit_if_due()?;
+        match inner.error.take() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// Ends every open call for `reason`, finishes their recordings and commits.
+    pub fn finish(&mut self, reason: EndReason) -> Result<(), JournalError> {
+        let inner = &mut self.inner;
+        inner.correlator.finish_all(reason);
+        inner.drain_events();
+        let rest = inner.unbound.take_all();
+        inner.write_unbound(&rest)?;
+        inner.journal.commit()?;
+        match inner.error.take() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Inner {
+    fn handle_payload(&mut self, at: Timestamp, payload: &L4Payload<'_>) {
+        let (src, dst) = (payload.src, payload.dst);
+        let on_sip_port =
+            self.sip_ports.contains(&dst.port()) || self.sip_ports.contains(&src.port());
+        match payload.transport {
+            Transport::Udp => {
+                if on_sip_port || looks_like_sip(payload.payload) {
+                    // Keep-alives (CRLF, NUL, "hello", "jaK") are shorter than any SIP message.
+                    if payload.payload.len() < 20 && !looks_like_sip(payload.payload) {
+                        self.stats.keepalives += 1;
+                    } else {
+                        self.handle_sip(at, src, dst, payload.payload);
+                    }
+                    return;
+                }
+                self.handle_media(at, src, dst, payload.payload);
+            }
+            Transport::Tcp(info) => {
+                let wanted = on_sip_port
+                    || self.tcp.contains(src, dst)
+                    || (info.syn && on_sip_port)
+                    || looks_like_sip(payload.payload);
+                if !wanted {
+                    return;
+                }
+                let mut messages: Vec<Vec<u8>> = Vec::new();
+                self.tcp
+                    .push(at, src, dst, info, payload.payload, &mut |m| {
+                        messages.push(m.to_vec())
+                    });
+                for message in messages {
+                    self.handle_sip(at, src, dst, &message);
+                }
+            }
+            Transport::Sctp => {
+                if looks_like_sip(payload.payload) {
+                    self.handle_sip(at, src, dst, payload.payload);
+                }
+            }
+        }
+    }
+
+    fn handle_sip(&mut self, at: Timestamp, src: SocketAddr, dst: SocketAddr, bytes: &[u8]) {
+        let message = match Message::parse(bytes) {
+            Ok(message) => message,
+            Err(err) => {
+                self.stats.sip_malformed += 1;
+                tracing::trace!(%src, %dst, %err, "SIP message not parsed, skipped");
+                return;
+            }
+        };
+        self.stats.sip_messages += 1;
+        tracing::trace!(%src, %dst, line = message.start_text(), "SIP");
+        self.correlator.handle_sip(at, src, dst, &message);
+        self.drain_events();
+    }
+
+    fn handle_media(&mut self, at: Timestamp, src: SocketAddr, dst: SocketAddr, payload: &[u8]) {
+        match self.correlator.handle_media(at, src, dst, payload) {
+            MediaVerdict::NotOurs => {
+                self.stats.unrelated_udp += 1;
+                self.unbound.observe(at, src, dst, payload);
+            }
+            MediaVerdict::Rtcp(_) | MediaVerdict::Other(_) => {}
+            MediaVerdict::Rtp(route) => {
+                if let Some(media) = self.calls.get_mut(&route.call) {
+                    media.media_seen = true;
+                    if let Some(segment) = media.segment.as_mut() {
+                        let result =
+                            segment.push_rtp(at, route.party, src, route.codec, &route.packet);
+                        if let Err(err) = result {
+                            let key = route.call;
+                            self.segment_error(key, at, err);
+                        }
+                    }
+                }
+            }
+        }
+        self.drain_events();
+    }
+
+    fn write_unbound(
+        &mut self,
+        streams: &[crate::dialog::unbound::UnboundStream],
+    ) -> Result<(), JournalError> {
+        if streams.is_empty() {
+            return Ok(());
+        }
+        self.stats.unbound_streams += streams.len() as u64;
+        self.journal.unbound_streams(streams)
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.correlator.poll_event() {
+            if let Err(err) = self.handle_event(event) {
+                tracing::error!(%err, "journal write failed");
+                self.error.get_or_insert(err);
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) -> Result<(), JournalError> {
+        match event {
+            Event::CallStarted(key) => {
+                let Some(call) = self.correlator.call(key) else {
+                    return Ok(());
+                };
+                let facts = CallFacts {
+                    caller: &call.caller,
+                    callee: &call.callee,
+                };
+                let direction = self.policy.direction(facts);
+                let (control, action) = Control::start(&self.policy, facts, call.started_at);
+                let verdict = match control.verdict() {
+                    Verdict::Record => "record",
+                    Verdict::OnDemand => "on-demand",
+                    Verdict::Never => "never",
+                };
+                self.journal.call_started(
+                    call,
+                    direction.as_str(),
+                    verdict,
+                    control.verdict_reason(),
+                )?;
+                tracing::debug!(call = key.0, caller = %call.caller, callee = %call.callee, verdict, "call");
+                self.calls.insert(
+                    key,
+                    CallMedia {
+                        control,
+                        segment: None,
+                        segments: 0,
+                        recorded: false,
+                        media_seen: false,
+                        notes: Vec::new(),
+                    },
+                );
+                self.apply(key, action)?;
+            }
+            Event::CallAnswered(_) => {}
+            Event::RecordInfo(key, info) => {
+                let Some(media) = self.calls.get_mut(&key) else {
+                    return Ok(());
+                };
+                let action = media.control.on_record_info(&self.policy, &info);
+                tracing::info!(
+                    call = key.0,
+                    user = %info.user,
+                    value = %info.value,
+                    decision = %media.control.decisions.last().map_or("", |d| d.reason.as_str()),
+                    "record button"
+                );
+                self.apply(key, action)?;
+            }
+            Event::CallEnded(key) => {
+                let Some(call) = self.correlator.call(key) else {
+                    return Ok(());
+                };
+                let at = call.ended_at.unwrap_or(call.last_activity);
+                let how = call.end_reason.map_or("unknown", |r| r.as_str());
+                if let Some(media) = self.calls.get_mut(&key) {
+                    let action = media.control.on_end(at, how);
+                    self.apply(key, action)?;
+                }
+            }
+            Event::CallFinished(key) => {
+                let Some(call) = self.correlator.take_finished(key) else {
+                    return Ok(());
+                };
+                self.finish_call(call)?;
+            }
+            Event::MediaBound(addr) => {
+                if self.watch_media {
+                    self.media_changes.push(MediaChange::Add(addr));
+                }
+            }
+            Event::MediaUnbound(addr) => {
+                if self.watch_media {
+                    self.media_changes.push(MediaChange::Remove(addr));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_call(&mut self, call: Call) -> Result<(), JournalError> {
+        let key = call.key;
+        let Some(mut media) = self.calls.remove(&key) else {
+            return Ok(());
+        };
+        if let Some(segment) = media.segment.take() {
+            // Ended without a CallEnded (should not happen): close at the call's end.
+            let at = call.ended_at.unwrap_or(call.last_activity);
+            self.close_segment(&mut media, segment, at)?;
+        }
+        let note = (!media.notes.is_empty()).then(|| media.notes.join("; "));
+        self.journal.call_finished(&FinishedCall {
+            call: &call,
+            recorded: media.recorded,
+            decisions: &media.control.decisions,
+            note,
+        })?;
+        self.stats.calls_finished += 1;
+        if media.recorded {
+            self.stats.calls_recorded += 1;
+        }
+        tracing::debug!(
+            call = key.0,
+            disposition = call.disposition.map_or("unknown", |d| d.as_str()),
+            end = call.end_reason.map_or("unknown", |r| r.as_str()),
+            recorded = media.recorded,
+            "call finished"
+        );
+        Ok(())
+    }
+
+    fn apply(&mut self, key: CallKey, action: Action) -> Result<(), JournalError> {
+        match action {
+            Action::None => Ok(()),
+            Action::Start(at, trigger) => {
+                let Some(call) = self.correlator.call(key) else {
+                    return Ok(());
+                };
+                let tags = vec![
+                    ("TITLE", format!("{} -> {}", call.caller, call.callee)),
+                    ("CALL_ID", call.call_id.clone()),
+                    ("CALLER", call.caller.clone()),
+                    ("CALLEE", call.callee.clone()),
+                    ("DATE", at.to_rfc3339()),
+                    ("ENCODER", format!("recorder {}", env!("CARGO_PKG_VERSION"))),
+                ];
+                let Some(media) = self.calls.get_mut(&key) else {
+                    return Ok(());
+                };
+                media.segments += 1;
+                let (id, rel) = self
+                    .journal
+                    .segment_opened(key.0, media.segments, at, trigger)?;
+                let spec = SegmentSpec {
+                    id,
+                    path: self.data_dir.join(&rel),
+                    opened_at: at,
+                    wait_for_media: !media.media_seen,
+                    tags,
+                };
+                match SegmentWriter::open(spec, self.encoder) {
+                    Ok(writer) => {
+                        tracing::info!(
+                            call = key.0,
+                            segment = id,
+                            trigger = trigger.as_str(),
+                            "recording started"
+                        );
+                        media.segment = Some(writer);
+                        self.disk_full_warned = false;
+                    }
+                    Err(err) => {
+                        self.journal.segment_failed(id, at)?;
+                        self.stats.segments_failed += 1;
+                        let disk_full = err.is_disk_full();
+                        media.notes.push(format!("recording {id} failed: {err}"));
+                        self.warn_media_error(key, id, disk_full, &err.to_string());
+                    }
+                }
+                Ok(())
+            }
+            Action::Stop(at) => {
+                let Some(media) = self.calls.get_mut(&key) else {
+                    return Ok(());
+                };
+                let Some(segment) = media.segment.take() else {
+                    return Ok(());
+                };
+                let mut media = self.calls.remove(&key).expect("present above");
+                let result = self.close_segment(&mut media, segment, at);
+                self.calls.insert(key, media);
+                result
+            }
+        }
+    }
+
+    fn close_segment(
+        &mut self,
+        media: &mut CallMedia,
+        segment: SegmentWriter,
+        at: Timestamp,
+    ) -> Result<(), JournalError> {
+        let id = segment.id();
+        let undecodable: Vec<&str> = segment.undecodable.iter().map(|c| c.name()).collect();
+        if !undecodable.is_empty() {
+            let note = format!(
+                "audio not decoded: codec {} is not supported yet",
+                undecodable.join(", ")
+            );
+            if !media.notes.contains(&note) {
+                media.notes.push(note);
+            }
+        }
+        match segment.close(at) {
+            Ok(finished) if finished.packets == [0, 0] => {
+                // Recording was on but no audio came (a call rejected while ringing, say):
+                // an empty file proves nothing, so it goes, and the row says why.
+                let rel = self.journal.segment_path(id)?;
+                if let Some(rel) = rel {
+                    let _ = std::fs::remove_file(self.data_dir.join(rel));
+                }
+                self.journal.segment_empty(&finished)?;
+            }
+            Ok(finished) => {
+                self.journal.segment_closed(&finished)?;
+                media.recorded = true;
+                self.stats.segments += 1;
+                tracing::info!(
+                    segment = id,
+                    seconds = finished.ended_at.since(finished.started_at).as_secs_f64(),
+                    sha256 = %finished.sha256,
+                    "recording finished"
+                );
+            }
+            Err(err) => {
+                self.journal.segment_failed(id, at)?;
+                self.stats.segments_failed += 1;
+                media.notes.push(format!("recording {id} failed: {err}"));
+                self.warn_media_error(CallKey(0), id, err.is_disk_full(), &err.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    fn segment_error(&mut self, key: CallKey, at: Timestamp, err: crate::media::MediaError) {
+        let Some(media) = self.calls.get_mut(&key) else {
+            return;
+        };
+        let Some(segment) = media.segment.take() else {
+            return;
+        };
+        let id = segment.id();
+        drop(segment);
+        media.notes.push(format!("recording {id} failed: {err}"));
+        self.stats.segments_failed += 1;
+        if let Err(journal_err) = self.journal.segment_failed(id, at) {
+            self.error.get_or_insert(journal_err);
+        }
+        self.warn_media_error(key, id, err.is_disk_full(), &err.to_string());
+    }
+
+    fn warn_media_error(&mut self, key: CallKey, segment: i64, disk_full: bool, err: &str) {
+        if disk_full {
+            if !self.disk_full_warned {
+                self.disk_full_warned = true;
+                tracing::warn!(
+                    call = key.0,
+                    segment,
+                    "recordings disk full: recording paused until space returns"
+                );
+            }
+        } else {
+            tracing::warn!(call = key.0, segment, err, "recording failed");
+        }
+    }
+
+    fn advance_segments(&mut self, now: Timestamp) {
+        let mut failed = Vec::new();
+        for (key, media) in &mut self.calls {
+            if let Some(segment) = media.segment.as_mut()
+                && let Err(err) = segment.advance(now)
+            {
+                failed.push((*key, err));
+            }
+        }
+        for (key, err) in failed {
+            self.segment_error(key, now, err);
+        }
+    }
+}
