@@ -1,0 +1,95 @@
+//! Classic pcap files, read and written record by record, for deriving test captures from the
+//! bundled real ones (drop frames, rewrite bytes of the same length). Only what the tests need:
+//! microsecond pcap, little-endian.
+
+use std::path::Path;
+
+/// One record: its header fields and bytes.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Seconds.
+    pub ts_sec: u32,
+    /// Microseconds.
+    pub ts_usec: u32,
+    /// Original length on the wire.
+    pub orig_len: u32,
+    /// The captured bytes.
+    pub data: Vec<u8>,
+}
+
+/// A classic pcap file in memory.
+#[derive(Clone, Debug)]
+pub struct Pcap {
+    /// The 24-byte global header.
+    pub header: Vec<u8>,
+    /// The records, in order (frame N is `records[N - 1]`).
+    pub records: Vec<Record>,
+}
+
+impl Pcap {
+    /// Reads a little-endian microsecond pcap.
+    pub fn read(path: &Path) -> Pcap {
+        let bytes = std::fs::read(path).expect("read pcap");
+        assert_eq!(
+            &bytes[..4],
+            &[0xd4, 0xc3, 0xb2, 0xa1],
+            "only little-endian µs pcap"
+        );
+        let header = bytes[..24].to_vec();
+        let mut records = Vec::new();
+        let mut at = 24;
+        while at + 16 <= bytes.len() {
+            let field =
+                |i: usize| u32::from_le_bytes(bytes[at + i..at + i + 4].try_into().unwrap());
+            let (ts_sec, ts_usec, caplen, orig_len) = (field(0), field(4), field(8), field(12));
+            let data = bytes[at + 16..at + 16 + caplen as usize].to_vec();
+            records.push(Record {
+                ts_sec,
+                ts_usec,
+                orig_len,
+                data,
+            });
+            at += 16 + caplen as usize;
+        }
+        Pcap { header, records }
+    }
+
+    /// Writes the file.
+    pub fn write(&self, path: &Path) {
+        let mut out = self.header.clone();
+        for r in &self.records {
+            out.extend_from_slice(&r.ts_sec.to_le_bytes());
+            out.extend_from_slice(&r.ts_usec.to_le_bytes());
+            out.extend_from_slice(&(r.data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&r.orig_len.to_le_bytes());
+            out.extend_from_slice(&r.data);
+        }
+        std::fs::write(path, out).expect("write pcap");
+    }
+
+    /// Replaces `from` by `to` (same length) in frame `frame` (1-based), and clears the UDP
+    /// checksum of an Ethernet/IPv4/UDP frame so the frame stays valid.
+    pub fn replace_in_frame(&mut self, frame: usize, from: &[u8], to: &[u8]) {
+        assert_eq!(from.len(), to.len(), "same-length rewrites only");
+        let data = &mut self.records[frame - 1].data;
+        let at = data
+            .windows(from.len())
+            .position(|w| w == from)
+            .unwrap_or_else(|| panic!("frame {frame} has no {:?}", String::from_utf8_lossy(from)));
+        data[at..at + to.len()].copy_from_slice(to);
+        let ihl = usize::from(data[14] & 0x0f) * 4;
+        data[14 + ihl + 6] = 0;
+        data[14 + ihl + 7] = 0;
+    }
+
+    /// Keeps only the frames for which `keep(frame_number, record)` holds.
+    pub fn retain(&mut self, mut keep: impl FnMut(usize, &Record) -> bool) {
+        let records = std::mem::take(&mut self.records);
+        self.records = records
+            .into_iter()
+            .enumerate()
+            .filter(|(i, r)| keep(i + 1, r))
+            .map(|(_, r)| r)
+            .collect();
+    }
+}

@@ -1,0 +1,228 @@
+//! The record button: SIP INFO `Record: on` / `Record: off`, on the SIPp capture whose README
+//! (tests/fixtures/captures/sipp-scenario/README.md) gives the expected segments, and on
+//! variants of it rewritten here (a refused INFO, no BYE).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tests::pcap_edit::Pcap;
+use tests::{calls_json, capture, import_ok};
+
+const MAY_RECORD: &str = "[[users]]\nextension = \"1001\"\nmay_record = true\n";
+
+fn only_call(data: &Path) -> Value {
+    let calls = calls_json(data);
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    calls.into_iter().next().unwrap()
+}
+
+fn segments(call: &Value) -> &Vec<Value> {
+    call["segments"].as_array().unwrap()
+}
+
+fn reasons(call: &Value) -> Vec<String> {
+    call["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["reason"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn derived(dir: &Path, name: &str, edit: impl FnOnce(&mut Pcap)) -> PathBuf {
+    let mut pcap = Pcap::read(&capture("record-info-on-off.pcap"));
+    edit(&mut pcap);
+    let path = dir.join(name);
+    pcap.write(&path);
+    path
+}
+
+#[test]
+fn two_info_pairs_give_two_segments_of_seven_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    import_ok(
+        &data,
+        Some(MAY_RECORD),
+        &[&capture("record-info-on-off.pcap")],
+    );
+    let call = only_call(&data);
+    assert_eq!(call["call_id"], "1-1025@10.77.0.1");
+    assert_eq!(call["disposition"], "answered");
+    assert_eq!(call["end_reason"], "bye");
+    assert_eq!(call["recorded"], true);
+
+    let segs = segments(&call);
+    assert_eq!(segs.len(), 2, "{segs:#?}");
+    for seg in segs {
+        assert_eq!(seg["trigger"], "info");
+        assert_eq!(seg["status"], "complete");
+        let duration = seg["duration_s"].as_f64().unwrap();
+        assert!((duration - 7.0).abs() < 0.05, "segment of {duration}s");
+        // 7 s of 20 ms packets: 350 each way (README: frames 411-1114 and 1717-2419).
+        for side in ["caller_packets", "callee_packets"] {
+            let packets = seg[side].as_i64().unwrap();
+            assert!((349..=351).contains(&packets), "{side}: {packets}");
+        }
+        let file = data.join(seg["path"].as_str().unwrap());
+        let bytes = std::fs::read(&file).unwrap();
+        let digest = sha256_hex(&bytes);
+        assert_eq!(
+            seg["sha256"].as_str().unwrap(),
+            digest,
+            "journal digest of {}",
+            file.display()
+        );
+    }
+    // The first segment starts at the 200 OK to the first INFO (5.009 s after the capture's
+    // first frame), the second ends at the BYE (25.025 s).
+    assert!(
+        segs[0]["started_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-04T16:11:42.32")
+    );
+    assert!(
+        segs[1]["ended_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-04T16:12:02.33")
+    );
+    let reasons = reasons(&call);
+    assert!(reasons.contains(&"INFO Record: off from 1001 accepted: recording stops".to_string()));
+}
+
+#[test]
+fn a_refused_info_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // The 200 OK to the first Record: on (frame 411) becomes a 488.
+    let refused = derived(dir.path(), "refused.pcap", |p| {
+        p.replace_in_frame(411, b"SIP/2.0 200 OK", b"SIP/2.0 488 NA")
+    });
+    let data = dir.path().join("data");
+    import_ok(&data, Some(MAY_RECORD), &[&refused]);
+    let call = only_call(&data);
+    let segs = segments(&call);
+    // Only the second on/off pair records: 18.020 s to the BYE.
+    assert_eq!(segs.len(), 1, "{segs:#?}");
+    assert!(
+        segs[0]["started_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-04T16:11:55.33")
+    );
+    let reasons = reasons(&call);
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "INFO Record: on from 1001 refused by the far end (488)")
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "INFO Record: off from 1001: not recording")
+    );
+}
+
+#[test]
+fn an_info_from_a_user_without_permission_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = "[[users]]\nextension = \"1001\"\nmay_record = false\n";
+    import_ok(&data, Some(config), &[&capture("record-info-on-off.pcap")]);
+    let call = only_call(&data);
+    assert_eq!(call["recorded"], false);
+    assert!(segments(&call).is_empty());
+    let ignored = reasons(&call)
+        .iter()
+        .filter(|r| r.ends_with("ignored: no permission"))
+        .count();
+    assert_eq!(ignored, 3);
+}
+
+#[test]
+fn a_never_rule_beats_the_record_button() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = format!(
+        "[policy]\ndefault = \"always\"\n[[policy.rules]]\nname = \"hotline\"\n\
+         callee = \"2002\"\naction = \"never\"\n{MAY_RECORD}"
+    );
+    import_ok(&data, Some(&config), &[&capture("record-info-on-off.pcap")]);
+    let call = only_call(&data);
+    assert_eq!(call["recorded"], false);
+    assert!(segments(&call).is_empty());
+    assert_eq!(
+        call["decision"],
+        "rule 1 (hotline) matched callee 2002 (2002): never record"
+    );
+    let ignored = reasons(&call)
+        .iter()
+        .filter(|r| r.ends_with("this call must never be recorded"))
+        .count();
+    assert_eq!(ignored, 3);
+}
+
+#[test]
+fn a_call_without_bye_ends_with_the_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    // Drop the BYE and its 200 OK (frames 2420 and 2421).
+    let no_bye = derived(dir.path(), "no-bye.pcap", |p| {
+        p.retain(|frame, _| frame < 2420)
+    });
+    let data = dir.path().join("data");
+    import_ok(&data, Some(MAY_RECORD), &[&no_bye]);
+    let call = only_call(&data);
+    assert_eq!(call["disposition"], "answered");
+    assert_eq!(call["end_reason"], "capture_end");
+    // The call ends with its last packet (the last RTP, 25.005 s), and so does segment 2.
+    assert!(
+        call["ended_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-04T16:12:02.31")
+    );
+    let segs = segments(&call);
+    assert_eq!(segs.len(), 2);
+    assert_eq!(segs[1]["status"], "complete");
+    let duration = segs[1]["duration_s"].as_f64().unwrap();
+    assert!((duration - 6.98).abs() < 0.05, "{duration}");
+}
+
+#[test]
+fn policy_always_records_the_whole_call_in_one_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    import_ok(
+        &data,
+        Some("[policy]\ndefault = \"always\"\n"),
+        &[&capture("record-info-on-off.pcap")],
+    );
+    let call = only_call(&data);
+    let segs = segments(&call);
+    assert_eq!(segs.len(), 1);
+    assert_eq!(segs[0]["trigger"], "policy");
+    // From the first RTP packet (1.005 s) to the BYE (25.025 s).
+    let duration = segs[0]["duration_s"].as_f64().unwrap();
+    assert!((duration - 24.04).abs() < 0.05, "{duration}");
+    assert_eq!(segs[0]["caller_packets"], 1201);
+    assert_eq!(segs[0]["callee_packets"], 1201);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(bytes)?;
+            child.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
