@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian bookworm machine (as root) for building, testing and running the
+# recorder, builds it, and runs the main job on a bundled real capture.
+#
+#   scripts/setup.sh            install, build, and import tests/fixtures/captures/record-info-on-off.pcap
+#   scripts/setup.sh --no-demo  install and build only (what CI uses)
+#
+# The build cache lives in /var/cache/recorder/target (see .cargo/config.toml): the first
+# build compiles DuckDB's C++ and takes about 30-40 minutes on two cores; later ones reuse it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+demo=1
+[ "${1:-}" = "--no-demo" ] && demo=0
+
+packages=(
+    build-essential pkg-config cmake libpcap-dev libopus-dev
+    opus-tools sox tshark tcpdump tcpreplay sip-tester espeak-ng iproute2
+    chromium chromium-driver coreutils python3
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture; answer for it.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt-get update -q
+    apt-get install -y -q "${missing[@]}"
+fi
+
+# The Rust toolchain pinned in rust-toolchain.toml (rustup does not install it on its own here).
+toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
+rustup toolchain list | grep -q "^$toolchain" || rustup toolchain install "$toolchain" --profile minimal
+rustup component add --toolchain "$toolchain" clippy rustfmt >/dev/null
+
+mkdir -p /var/cache/recorder
+cargo build --release --workspace
+bin=/var/cache/recorder/target/release/recorder
+ln -sf "$bin" /usr/local/bin/recorder
+
+if [ "$demo" = 1 ]; then
+    data=${RECORDER_DEMO_DATA:-/tmp/recorder-demo}
+    rm -rf "$data"
+    cat > "$data.toml" <<'TOML'
+# The demo policy: record on demand; extension 1001 may press the record button.
+[policy]
+default = "on-demand"
+[[users]]
+extension = "1001"
+may_record = true
+TOML
+    echo
+    echo "== recorder import --data $data --config $data.toml tests/fixtures/captures/record-info-on-off.pcap"
+    "$bin" import --data "$data" --config "$data.toml" tests/fixtures/captures/record-info-on-off.pcap
+    echo
+    echo "== recorder calls --data $data"
+    "$bin" calls --data "$data"
+    echo
+    echo "Recordings are in $data/recordings; the journal is $data/journal.duckdb."
+    echo "Try: $bin calls --data $data --json"
+fi
