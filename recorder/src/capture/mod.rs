@@ -1,11 +1,15 @@
-//! Packet sources: capture files (pcap, pcapng), and later live interfaces.
+//! Packet sources: capture files (pcap, pcapng) and live interfaces (eBPF, libpcap).
 //!
 //! The only module that talks to the OS for packets. A source hands out frames with their
 //! link type and timestamp; everything after it is the same for every source.
 
+pub mod ebpf;
 pub mod file;
+pub mod live;
+pub mod pcap_live;
 
 pub use file::FileSource;
+pub use live::{LiveSource, LiveStats, MediaFilter};
 
 use crate::time::Timestamp;
 use crate::wire::LinkType;
@@ -49,6 +53,14 @@ pub enum CaptureError {
         linktype: i32,
         /// Its name.
         name: String,
+    },
+    /// A live interface could not be opened or read.
+    #[error("{iface}: {reason}")]
+    Live {
+        /// The interface.
+        iface: String,
+        /// What went wrong.
+        reason: String,
     },
     /// The file ends in the middle of a record, or a record is corrupt.
     #[error("{path}: capture is damaged after {packets} packets ({reason})")]
