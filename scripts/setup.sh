@@ -36,7 +36,29 @@ toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
 rustup toolchain list | grep -q "^$toolchain" || rustup toolchain install "$toolchain" --profile minimal
 rustup component add --toolchain "$toolchain" clippy rustfmt >/dev/null
 
+# The eBPF program (recorder-ebpf) builds with its own nightly toolchain plus rust-src, and
+# links with bpf-linker built against that toolchain's own LLVM (Debian's LLVM is too old and
+# bpf-linker's prebuilt LLVM cannot be downloaded here).
 mkdir -p /var/cache/recorder
+ebpf_toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' recorder-ebpf/rust-toolchain.toml)
+rustup toolchain list | grep -q "^$ebpf_toolchain" \
+    || rustup toolchain install "$ebpf_toolchain" --profile minimal
+rustup component add --toolchain "$ebpf_toolchain" rust-src >/dev/null
+linker_root=/var/cache/recorder/bpf-linker
+if [ ! -x "$linker_root/bin/bpf-linker" ] \
+    || [ "$(cat "$linker_root/toolchain" 2>/dev/null)" != "$ebpf_toolchain" ]; then
+    sysroot=$(rustc +"$ebpf_toolchain" --print sysroot)
+    llvm_major=$(rustc +"$ebpf_toolchain" -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
+    llvm_prefix=/var/cache/recorder/llvm-$llvm_major
+    mkdir -p "$llvm_prefix/lib"
+    libllvm=$(ls "$sysroot"/lib/libLLVM.so.* | head -n 1)
+    ln -sf "$libllvm" "$llvm_prefix/lib/libLLVM.so"
+    ln -sf "$libllvm" "$llvm_prefix/lib/$(basename "$libllvm")"
+    LLVM_PREFIX=$llvm_prefix cargo +"$ebpf_toolchain" install bpf-linker@0.13.0 --locked \
+        --no-default-features --features "llvm-$llvm_major" --root "$linker_root"
+    echo "$ebpf_toolchain" > "$linker_root/toolchain"
+fi
+
 cargo build --release --workspace
 bin=/var/cache/recorder/target/release/recorder
 ln -sf "$bin" /usr/local/bin/recorder

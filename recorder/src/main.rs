@@ -11,9 +11,15 @@ use recorder::cli::{self, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Commands print their own summaries; the logs say more only when asked.
+    // Commands print their own summaries; the logs say more only when asked. The appliance
+    // (`run`) logs its lifecycle.
+    let quiet = if matches!(cli.command, cli::Command::Run(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     let default = match cli.verbose {
-        0 => "warn",
+        0 => quiet,
         1 => "info,recorder=debug",
         _ => "debug,recorder=trace",
     };

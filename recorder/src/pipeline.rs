@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::capture::MediaFilter;
 use crate::config::Config;
 use crate::dialog::unbound::UnboundStreams;
 use crate::dialog::{
@@ -74,15 +75,6 @@ impl CaptureClock {
     }
 }
 
-/// A change of the media addresses calls want, for a kernel-side filter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MediaChange {
-    /// Start passing packets to or from this address.
-    Add(SocketAddr),
-    /// Stop passing them.
-    Remove(SocketAddr),
-}
-
 /// Counters of one pipeline run.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct PipelineStats {
@@ -115,6 +107,8 @@ struct CallMedia {
     recorded: bool,
     media_seen: bool,
     notes: Vec<String>,
+    /// Frames of this call's media the capture lost (kernel ring buffer full).
+    capture_lost: u64,
 }
 
 /// Everything but the decoder, so the decoder's callback can borrow it.
@@ -128,8 +122,7 @@ struct Inner {
     journal: Journal,
     encoder: EncoderSettings,
     calls: HashMap<CallKey, CallMedia>,
-    media_changes: Vec<MediaChange>,
-    watch_media: bool,
+    media_filter: Option<Box<dyn MediaFilter>>,
     disk_full_warned: bool,
     stats: PipelineStats,
     error: Option<JournalError>,
@@ -169,8 +162,7 @@ impl Pipeline {
                     complexity: config.recording.complexity,
                 },
                 calls: HashMap::new(),
-                media_changes: Vec::new(),
-                watch_media: false,
+                media_filter: None,
                 disk_full_warned: false,
                 stats: PipelineStats::default(),
                 error: None,
@@ -187,14 +179,10 @@ impl Pipeline {
         self.clock = CaptureClock::default();
     }
 
-    /// Collects media address changes for [`Pipeline::take_media_changes`] (live capture).
-    pub fn watch_media(&mut self) {
-        self.inner.watch_media = true;
-    }
-
-    /// Media address changes since the last call.
-    pub fn take_media_changes(&mut self) -> Vec<MediaChange> {
-        std::mem::take(&mut self.inner.media_changes)
+    /// Keeps a kernel-side media filter up to date with the addresses calls announce (live
+    /// eBPF capture), and reads each call's capture loss from it when the call ends.
+    pub fn set_media_filter(&mut self, filter: Box<dyn MediaFilter>) {
+        self.inner.media_filter = Some(filter);
     }
 
     /// The journal, e.g. to record an import's progress.
@@ -415,6 +403,7 @@ impl Inner {
                         recorded: false,
                         media_seen: false,
                         notes: Vec::new(),
+                        capture_lost: 0,
                     },
                 );
                 self.apply(key, action)?;
@@ -451,14 +440,17 @@ impl Inner {
                 };
                 self.finish_call(call)?;
             }
-            Event::MediaBound(addr) => {
-                if self.watch_media {
-                    self.media_changes.push(MediaChange::Add(addr));
+            Event::MediaBound(_, addr) => {
+                if let Some(filter) = self.media_filter.as_mut() {
+                    filter.add(addr);
                 }
             }
-            Event::MediaUnbound(addr) => {
-                if self.watch_media {
-                    self.media_changes.push(MediaChange::Remove(addr));
+            Event::MediaUnbound(key, addr) => {
+                if let Some(filter) = self.media_filter.as_mut() {
+                    let lost = filter.remove(addr);
+                    if let Some(media) = self.calls.get_mut(&key) {
+                        media.capture_lost += lost;
+                    }
                 }
             }
         }
@@ -475,12 +467,20 @@ impl Inner {
             let at = call.ended_at.unwrap_or(call.last_activity);
             self.close_segment(&mut media, segment, at)?;
         }
+        if media.capture_lost > 0 {
+            tracing::warn!(
+                call = key.0,
+                lost = media.capture_lost,
+                "capture loss: media frames of this call were dropped before userspace"
+            );
+        }
         let note = (!media.notes.is_empty()).then(|| media.notes.join("; "));
         self.journal.call_finished(&FinishedCall {
             call: &call,
             recorded: media.recorded,
             decisions: &media.control.decisions,
             note,
+            capture_lost: media.capture_lost,
         })?;
         self.stats.calls_finished += 1;
         if media.recorded {

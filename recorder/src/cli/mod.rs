@@ -4,6 +4,8 @@ pub mod calls;
 pub mod export;
 pub mod import;
 pub mod policy;
+pub mod run;
+pub mod status;
 pub mod streams;
 
 use std::path::PathBuf;
@@ -29,6 +31,10 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Capture live on an interface (a mirror port) until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Show what the running recorder reports (capture, loss, calls).
+    Status(StatusArgs),
     /// Import capture files (pcap, pcapng): calls into the journal, recordings to disk.
     Import(ImportArgs),
     /// List calls in the journal.
@@ -39,6 +45,51 @@ pub enum Command {
     Export(ExportArgs),
     /// Ask the recording policy.
     Policy(PolicyArgs),
+}
+
+/// How `recorder run` captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CaptureKind {
+    /// The eBPF program (XDP, else TC ingress); falls back to libpcap if it cannot load.
+    Ebpf,
+    /// The eBPF program on TC ingress only.
+    Tc,
+    /// libpcap.
+    Pcap,
+}
+
+/// `recorder run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The data folder (journal and recordings); created if missing.
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+    /// The mirror (SPAN/TAP) interface.
+    #[arg(long, env = "RECORDER_IFACE")]
+    pub iface: String,
+    /// How to capture.
+    #[arg(long, value_enum, default_value = "ebpf")]
+    pub capture: CaptureKind,
+    /// The configuration file (TOML).
+    #[arg(long, env = "RECORDER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The interface is a dedicated mirror port: drop frames in the kernel after capture.
+    #[arg(long)]
+    pub mirror_only: bool,
+    /// Size of the eBPF ring buffer in MiB (rounded up to a power of two).
+    #[arg(long, default_value_t = 32)]
+    pub ring_mib: u32,
+}
+
+/// `recorder status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The data folder of the running recorder.
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+    /// Print the status file as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `recorder import`.
@@ -174,6 +225,8 @@ pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
+        Command::Run(args) => run::run(&args),
+        Command::Status(args) => status::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Calls(args) => calls::run(&args),
         Command::Streams(args) => streams::run(&args),

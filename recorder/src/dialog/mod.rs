@@ -149,10 +149,10 @@ pub enum Event {
     CallEnded(CallKey),
     /// The grace period is over; take the call with [`Correlator::take_finished`].
     CallFinished(CallKey),
-    /// RTP/RTCP for this address now belongs to a call (for the kernel filter).
-    MediaBound(SocketAddr),
-    /// No call wants this address any more.
-    MediaUnbound(SocketAddr),
+    /// RTP/RTCP for this address now belongs to the call (for the kernel filter).
+    MediaBound(CallKey, SocketAddr),
+    /// The call no longer wants this address.
+    MediaUnbound(CallKey, SocketAddr),
 }
 
 /// What a packet on a media address turned out to be.
@@ -804,7 +804,7 @@ impl Correlator {
         for addr in addrs {
             if self.bindings.get(&addr).is_some_and(|b| b.call == key) {
                 self.bindings.remove(&addr);
-                self.events.push_back(Event::MediaUnbound(addr));
+                self.events.push_back(Event::MediaUnbound(key, addr));
             }
         }
         if self.by_call_id.get(&call.call_id) == Some(&key) {
@@ -987,7 +987,7 @@ fn bind(
         return;
     }
     if bindings.insert(addr, binding).is_none() {
-        events.push_back(Event::MediaBound(addr));
+        events.push_back(Event::MediaBound(binding.call, addr));
     }
 }
 

@@ -70,6 +70,8 @@ pub struct FinishedCall<'a> {
     pub decisions: &'a [Decision],
     /// Problems worth noting (undecodable codec, disk full).
     pub note: Option<String>,
+    /// Media frames the capture lost before userspace (live eBPF capture).
+    pub capture_lost: u64,
 }
 
 /// The journal, opened for writing.
@@ -365,7 +367,7 @@ impl Journal {
         self.conn.execute(
             "UPDATE calls SET caller = ?, callee = ?, answered_us = ?, ended_us = ?, disposition = ?, \
              end_reason = ?, final_status = ?, state = 'finished', recorded = ?, rtcp_packets = ?, \
-             other_media_packets = ?, dropped_messages = ?, note = ? WHERE id = ?",
+             other_media_packets = ?, dropped_messages = ?, note = ?, capture_lost = ? WHERE id = ?",
             params![
                 call.caller,
                 call.callee,
@@ -379,6 +381,7 @@ impl Journal {
                 call.other_media_packets as i64,
                 call.dropped_messages as i64,
                 finished.note,
+                finished.capture_lost as i64,
                 key,
             ],
         )?;

@@ -138,6 +138,9 @@ pub struct CallView {
     pub streams: Vec<StreamView>,
     /// Problems worth noting.
     pub note: Option<String>,
+    /// Media frames of the call lost by the capture before userspace (live capture only):
+    /// capture loss, apart from the network loss in each stream's `lost`.
+    pub capture_lost: i64,
 }
 
 fn rfc3339(micros: i64) -> String {
@@ -223,7 +226,8 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallView>, Jo
     let mut sql = format!(
         "SELECT id, call_id, coalesce(caller, ''), caller_name, coalesce(callee, ''), \
          coalesce(direction, 'unknown'), started_us, answered_us, ended_us, disposition, \
-         end_reason, coalesce(recorded, false), coalesce(decision, ''), note \
+         end_reason, coalesce(recorded, false), coalesce(decision, ''), note, \
+         coalesce(capture_lost, 0) \
          FROM calls WHERE {clause} ORDER BY started_us DESC, id DESC"
     );
     if let Some(limit) = filter.limit {
@@ -258,6 +262,7 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallView>, Jo
             segments: Vec::new(),
             streams: Vec::new(),
             note: r.get(13)?,
+            capture_lost: r.get(14)?,
         })
     })?;
     let mut calls: Vec<CallView> = rows.collect::<Result<_, _>>()?;

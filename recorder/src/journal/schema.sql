@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS calls (
     other_media_packets BIGINT,
     dropped_messages BIGINT,
     note VARCHAR,         -- problems worth a supervisor's attention (codec not decodable, disk full)
-    import_id BIGINT
+    import_id BIGINT,
+    capture_lost BIGINT   -- media frames lost between the interface and userspace (live eBPF)
 );
 
 CREATE TABLE IF NOT EXISTS segments (
@@ -112,3 +113,6 @@ SELECT * EXCLUDE (started_us, answered_us, ended_us),
        make_timestamp(answered_us) AS answered_at,
        make_timestamp(ended_us) AS ended_at
 FROM calls;
+
+-- Columns added after the first release of the schema (journals created before get them here).
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS capture_lost BIGINT;
