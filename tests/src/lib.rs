@@ -1,7 +1,9 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: fixture paths, running the `recorder`
 //! binary, reading its JSON, and small pcap rewrites that derive test captures from real ones.
 
+pub mod netns;
 pub mod pcap_edit;
+pub mod voices;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
