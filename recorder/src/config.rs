@@ -285,7 +285,7 @@ impl Config {
     /// Parses configuration text; the error names the line.
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
             let message = e.message().trim().to_string();
             match line {
                 Some(line) => format!("line {line}: {message}"),
@@ -321,6 +321,9 @@ impl Config {
                     i + 1
                 ));
             }
+        }
+        if self.timeouts.ringing < 5 || self.timeouts.media < 5 {
+            return Err("timeouts.ringing and timeouts.media must be at least 5 seconds".into());
         }
         if self.capture.sip_ports.is_empty() {
             return Err("capture.sip_ports must name at least one port".into());

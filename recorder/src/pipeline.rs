@@ -23,7 +23,7 @@ use crate::dialog::{
 };
 use crate::journal::{FinishedCall, Journal, JournalError};
 use crate::media::{EncoderSettings, SegmentSpec, SegmentWriter};
-use crate::policy::{Action, CallFacts, Control, Policy, Verdict};
+use crate::policy::{Action, CallFacts, Control, Policy, Trigger, Verdict};
 use crate::time::{Duration, Timestamp};
 use crate::wire::sip::{Message, looks_like_sip};
 use crate::wire::tcp::TcpReassembler;
@@ -109,6 +109,8 @@ struct CallMedia {
     notes: Vec<String>,
     /// Frames of this call's media the capture lost (kernel ring buffer full).
     capture_lost: u64,
+    /// Recording was switched on before any audio: the segment opens with the first packet.
+    pending_start: Option<(Timestamp, Trigger)>,
 }
 
 /// Everything but the decoder, so the decoder's callback can borrow it.
@@ -334,15 +336,22 @@ impl Inner {
             }
             MediaVerdict::Rtcp(_) | MediaVerdict::Other(_) => {}
             MediaVerdict::Rtp(route) => {
-                if let Some(media) = self.calls.get_mut(&route.call) {
-                    media.media_seen = true;
-                    if let Some(segment) = media.segment.as_mut() {
-                        let result =
-                            segment.push_rtp(at, route.party, src, route.codec, &route.packet);
-                        if let Err(err) = result {
-                            let key = route.call;
-                            self.segment_error(key, at, err);
-                        }
+                let pending = self.calls.get_mut(&route.call).and_then(|m| {
+                    m.media_seen = true;
+                    m.pending_start.take()
+                });
+                if let Some((opened_at, trigger)) = pending
+                    && let Err(err) = self.open_segment(route.call, opened_at, trigger, true)
+                {
+                    self.error.get_or_insert(err);
+                }
+                if let Some(media) = self.calls.get_mut(&route.call)
+                    && let Some(segment) = media.segment.as_mut()
+                {
+                    let result = segment.push_rtp(at, route.party, src, route.codec, &route.packet);
+                    if let Err(err) = result {
+                        let key = route.call;
+                        self.segment_error(key, at, err);
                     }
                 }
             }
@@ -404,11 +413,16 @@ impl Inner {
                         media_seen: false,
                         notes: Vec::new(),
                         capture_lost: 0,
+                        pending_start: None,
                     },
                 );
                 self.apply(key, action)?;
             }
-            Event::CallAnswered(_) => {}
+            Event::CallAnswered(key) => {
+                if let Some(at) = self.correlator.call(key).and_then(|c| c.answered_at) {
+                    self.journal.call_answered(key.0, at)?;
+                }
+            }
             Event::RecordInfo(key, info) => {
                 let Some(media) = self.calls.get_mut(&key) else {
                     return Ok(());
@@ -429,6 +443,9 @@ impl Inner {
                 };
                 let at = call.ended_at.unwrap_or(call.last_activity);
                 let how = call.end_reason.map_or("unknown", |r| r.as_str());
+                // Written now, not only when the call is finished after its grace period, so a
+                // crash in between leaves the call's end in the journal.
+                self.journal.call_ended(call)?;
                 if let Some(media) = self.calls.get_mut(&key) {
                     let action = media.control.on_end(at, how);
                     self.apply(key, action)?;
@@ -500,56 +517,23 @@ impl Inner {
         match action {
             Action::None => Ok(()),
             Action::Start(at, trigger) => {
-                let Some(call) = self.correlator.call(key) else {
-                    return Ok(());
-                };
-                let tags = vec![
-                    ("TITLE", format!("{} -> {}", call.caller, call.callee)),
-                    ("CALL_ID", call.call_id.clone()),
-                    ("CALLER", call.caller.clone()),
-                    ("CALLEE", call.callee.clone()),
-                    ("DATE", at.to_rfc3339()),
-                    ("ENCODER", format!("recorder {}", env!("CARGO_PKG_VERSION"))),
-                ];
                 let Some(media) = self.calls.get_mut(&key) else {
                     return Ok(());
                 };
-                media.segments += 1;
-                let (id, rel) = self
-                    .journal
-                    .segment_opened(key.0, media.segments, at, trigger)?;
-                let spec = SegmentSpec {
-                    id,
-                    path: self.data_dir.join(&rel),
-                    opened_at: at,
-                    wait_for_media: !media.media_seen,
-                    tags,
-                };
-                match SegmentWriter::open(spec, self.encoder) {
-                    Ok(writer) => {
-                        tracing::info!(
-                            call = key.0,
-                            segment = id,
-                            trigger = trigger.as_str(),
-                            "recording started"
-                        );
-                        media.segment = Some(writer);
-                        self.disk_full_warned = false;
-                    }
-                    Err(err) => {
-                        self.journal.segment_failed(id, at)?;
-                        self.stats.segments_failed += 1;
-                        let disk_full = err.is_disk_full();
-                        media.notes.push(format!("recording {id} failed: {err}"));
-                        self.warn_media_error(key, id, disk_full, &err.to_string());
-                    }
+                if media.media_seen {
+                    self.open_segment(key, at, trigger, false)
+                } else {
+                    // No audio yet (the call is ringing): the segment is created with its
+                    // first packet, so a call that never gets audio leaves no empty file.
+                    media.pending_start = Some((at, trigger));
+                    Ok(())
                 }
-                Ok(())
             }
             Action::Stop(at) => {
                 let Some(media) = self.calls.get_mut(&key) else {
                     return Ok(());
                 };
+                media.pending_start = None;
                 let Some(segment) = media.segment.take() else {
                     return Ok(());
                 };
@@ -559,6 +543,61 @@ impl Inner {
                 result
             }
         }
+    }
+
+    /// Creates a segment's journal row and file.
+    fn open_segment(
+        &mut self,
+        key: CallKey,
+        at: Timestamp,
+        trigger: Trigger,
+        wait_for_media: bool,
+    ) -> Result<(), JournalError> {
+        let Some(call) = self.correlator.call(key) else {
+            return Ok(());
+        };
+        let tags = vec![
+            ("TITLE", format!("{} -> {}", call.caller, call.callee)),
+            ("CALL_ID", call.call_id.clone()),
+            ("CALLER", call.caller.clone()),
+            ("CALLEE", call.callee.clone()),
+            ("DATE", at.to_rfc3339()),
+            ("ENCODER", format!("recorder {}", env!("CARGO_PKG_VERSION"))),
+        ];
+        let Some(media) = self.calls.get_mut(&key) else {
+            return Ok(());
+        };
+        media.segments += 1;
+        let (id, rel) = self
+            .journal
+            .segment_opened(key.0, media.segments, at, trigger)?;
+        let spec = SegmentSpec {
+            id,
+            path: self.data_dir.join(&rel),
+            opened_at: at,
+            wait_for_media,
+            tags,
+        };
+        match SegmentWriter::open(spec, self.encoder) {
+            Ok(writer) => {
+                tracing::info!(
+                    call = key.0,
+                    segment = id,
+                    trigger = trigger.as_str(),
+                    "recording started"
+                );
+                media.segment = Some(writer);
+                self.disk_full_warned = false;
+            }
+            Err(err) => {
+                self.journal.segment_failed(id, at)?;
+                self.stats.segments_failed += 1;
+                let disk_full = err.is_disk_full();
+                media.notes.push(format!("recording {id} failed: {err}"));
+                self.warn_media_error(key, id, disk_full, &err.to_string());
+            }
+        }
+        Ok(())
     }
 
     fn close_segment(

@@ -47,10 +47,21 @@ impl Timestamp {
             .to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 
-    /// Parses RFC 3339 (`2026-12-04T17:00:00Z`) or a plain date (`2026-12-04`, midnight UTC).
+    /// Parses RFC 3339 (`2026-12-04T17:00:00Z`), a date and time without zone (UTC, with `T`
+    /// or a space, as `recorder calls` prints them), or a plain date (midnight UTC).
     pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
         if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
             return Some(Timestamp(dt.timestamp_micros()));
+        }
+        for format in [
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M",
+        ] {
+            if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(text, format) {
+                return Some(Timestamp(naive.and_utc().timestamp_micros()));
+            }
         }
         let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
         let midnight = date.and_hms_opt(0, 0, 0)?.and_utc();
@@ -141,5 +152,7 @@ mod tests {
         let exact = Timestamp::parse("2026-12-04T01:02:03.5+01:00").unwrap();
         assert_eq!(exact.to_rfc3339(), "2026-12-04T00:02:03.500000Z");
         assert!(Timestamp::parse("yesterday").is_none());
+        let printed = Timestamp::parse("2026-12-04 17:51:03").unwrap();
+        assert_eq!(printed.to_rfc3339(), "2026-12-04T17:51:03.000000Z");
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tests::pcap_edit::Pcap;
-use tests::{calls_json, capture, import_ok};
+use tests::{calls_json, capture, import_ok, require_tool};
 
 const MAY_RECORD: &str = "[[users]]\nextension = \"1001\"\nmay_record = true\n";
 
@@ -225,4 +225,83 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .next()
         .unwrap()
         .to_string()
+}
+
+#[test]
+fn a_recording_does_not_grow_silence_after_the_last_audio() {
+    require_tool("opusinfo", "opus-tools");
+    let dir = tempfile::tempdir().unwrap();
+    // No BYE, and 200 s later some unrelated frames (the capture's two ARP frames again): the
+    // call ends with the capture, at its last packet, and so does its recording.
+    let later = derived(dir.path(), "no-bye-then-later.pcap", |p| {
+        let arp: Vec<_> = p.records[..2].to_vec();
+        p.retain(|frame, _| frame < 2420);
+        let last = p.records.last().unwrap().ts_sec;
+        for mut record in arp {
+            record.ts_sec = last + 200;
+            p.records.push(record);
+        }
+    });
+    let data = dir.path().join("data");
+    import_ok(&data, Some(MAY_RECORD), &[&later]);
+    let call = only_call(&data);
+    assert_eq!(call["end_reason"], "capture_end");
+    let second = &segments(&call)[1];
+    let file = data.join(second["path"].as_str().unwrap());
+    let info = std::process::Command::new("opusinfo")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        text.contains("Playback length: 0m:06.9") || text.contains("Playback length: 0m:07.0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_recording_that_cannot_be_written_is_marked_and_export_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A file where the day's recordings folder should be: every segment fails to open.
+    std::fs::create_dir_all(data.join("recordings")).unwrap();
+    std::fs::write(data.join("recordings/2026"), "in the way").unwrap();
+    let out = tests::import(
+        &data,
+        Some(MAY_RECORD),
+        &[&capture("record-info-on-off.pcap")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2 recordings could not be written"));
+    let call = only_call(&data);
+    let segs = segments(&call);
+    assert_eq!(segs.len(), 2);
+    assert!(segs.iter().all(|s| s["status"] == "failed"), "{segs:#?}");
+    assert!(
+        call["note"].as_str().unwrap().contains("failed"),
+        "{call:#}"
+    );
+
+    let export = dir.path().join("export");
+    let result = tests::recorder(&[
+        "export",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let manifest: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(export.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest[0]["segments"][0]["status"], "failed");
+    assert_eq!(manifest[0]["segments"][0]["path"], "");
 }

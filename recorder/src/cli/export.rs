@@ -43,17 +43,34 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let journal = JournalReader::open(&args.data)?;
     let filter = args.filter.to_filter();
     let mut calls = journal.calls(&filter)?;
-    prepare_out_dir(&args.out)?;
+    check_out_dir(&args.out)?;
+    // Everything goes into a sibling folder first, renamed into place at the end: a failed
+    // export leaves no half-filled folder behind.
+    let final_out = args.out.clone();
+    let partial = partial_dir(&final_out);
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial).with_context(|| format!("creating {}", partial.display()))?;
+    let guard = RemoveOnDrop(Some(partial.clone()));
+    let out = partial.as_path();
 
-    let segments: usize = calls.iter().map(|c| c.segments.len()).sum();
+    let segments: usize = calls
+        .iter()
+        .flat_map(|c| &c.segments)
+        .filter(|s| has_file(&s.status))
+        .count();
     let progress = progress_bar(segments as u64);
     let mut sums: Vec<(String, String)> = Vec::new();
 
     for call in &mut calls {
         for segment in &mut call.segments {
+            if !has_file(&segment.status) {
+                // Listed in the manifest with its status, but there is no audio to export.
+                segment.path = String::new();
+                continue;
+            }
             let source = args.data.join(&segment.path);
             let rel = format!("recordings/{}/{}.opus", call.id, segment.id);
-            let target = args.out.join(&rel);
+            let target = out.join(&rel);
             if let Some(dir) = target.parent() {
                 fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
@@ -86,9 +103,9 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     }
 
     let manifest = serde_json::to_vec_pretty(&calls)?;
-    sums.push(write_hashed(&args.out, "manifest.json", &manifest)?);
+    sums.push(write_hashed(out, "manifest.json", &manifest)?);
     let csv = manifest_csv(&calls)?;
-    sums.push(write_hashed(&args.out, "manifest.csv", &csv)?);
+    sums.push(write_hashed(out, "manifest.csv", &csv)?);
     let info = ExportInfo {
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         recorder_version: env!("CARGO_PKG_VERSION"),
@@ -103,7 +120,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         recordings: segments,
     };
     sums.push(write_hashed(
-        &args.out,
+        out,
         "export.json",
         &serde_json::to_vec_pretty(&info)?,
     )?);
@@ -112,7 +129,15 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     for (digest, rel) in &sums {
         listing.push_str(&format!("{digest}  {rel}\n"));
     }
-    fs::write(args.out.join("SHA256SUMS"), listing).context("writing SHA256SUMS")?;
+    fs::write(out.join("SHA256SUMS"), listing).context("writing SHA256SUMS")?;
+
+    // An empty folder the user made for the export is replaced by the finished one.
+    if final_out.exists() {
+        fs::remove_dir(&final_out).with_context(|| format!("replacing {}", final_out.display()))?;
+    }
+    fs::rename(out, &final_out)
+        .with_context(|| format!("moving the export to {}", final_out.display()))?;
+    drop(guard);
 
     eprintln!(
         "exported {} calls and {segments} recordings to {} (check with: cd {} && sha256sum -c SHA256SUMS)",
@@ -123,8 +148,14 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
+fn check_out_dir(out: &Path) -> anyhow::Result<()> {
     if out.exists() {
+        if !out.is_dir() {
+            bail!(
+                "{} exists and is not a folder; choose a new folder for the export",
+                out.display()
+            );
+        }
         let mut entries =
             fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
         if entries.next().is_some() {
@@ -134,7 +165,34 @@ fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
             );
         }
     }
-    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
+    Ok(())
+}
+
+/// Whether a segment of this status has a file to export (failed and empty ones have none;
+/// one still being recorded is not final).
+fn has_file(status: &str) -> bool {
+    matches!(status, "complete" | "incomplete")
+}
+
+fn partial_dir(out: &Path) -> std::path::PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+/// Removes the partial export folder unless the export finished (and renamed it away).
+struct RemoveOnDrop(Option<std::path::PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take()
+            && path.exists()
+        {
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
 }
 
 fn copy_hashed(source: &Path, target: &Path) -> anyhow::Result<String> {

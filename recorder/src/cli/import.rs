@@ -3,6 +3,8 @@
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,8 +26,19 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let mut problems = 0;
     let mut imported = 0;
 
+    // Ctrl-C (or SIGTERM) stops reading, ends the calls in progress and commits, rather than
+    // leaving them half-written.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing signal handler")?;
+    }
+
     for path in &args.captures {
-        match import_file(&mut pipeline, path, args.force) {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        match import_file(&mut pipeline, path, args.force, &stop) {
             Ok(FileOutcome::Imported) => imported += 1,
             Ok(FileOutcome::Skipped(message)) => eprintln!("{message}"),
             Err(ImportProblem::Capture(err)) => {
@@ -37,6 +50,16 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
                 problems += 1;
                 imported += 1;
                 eprintln!("error: {err}; the packets before it were imported");
+            }
+            Err(ImportProblem::Interrupted(packets)) => {
+                let _ = pipeline.finish(EndReason::CaptureStopped);
+                eprintln!(
+                    "interrupted: {} read up to packet {packets}; calls in progress were ended \
+                     (capture_stopped) and everything before is in the journal; import it again \
+                     with --force to redo it",
+                    path.display()
+                );
+                return Ok(ExitCode::from(130));
             }
             Err(ImportProblem::Fatal(err)) => {
                 // The journal itself failed: end the calls we have and stop.
@@ -71,6 +94,13 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             decode.malformed, stats.sip_malformed, stats.segments_failed, correlator.calls_evicted
         );
     }
+    if stats.segments_failed > 0 {
+        eprintln!(
+            "error: {} recordings could not be written; `recorder calls --json` notes why",
+            stats.segments_failed
+        );
+        problems += 1;
+    }
     Ok(if problems > 0 {
         ExitCode::from(1)
     } else {
@@ -88,6 +118,8 @@ enum ImportProblem {
     Capture(CaptureError),
     /// The file broke part-way.
     Damaged(CaptureError),
+    /// The user interrupted it after this many packets.
+    Interrupted(u64),
     /// The journal failed.
     Fatal(anyhow::Error),
 }
@@ -96,6 +128,7 @@ fn import_file(
     pipeline: &mut Pipeline,
     path: &Path,
     force: bool,
+    stop: &AtomicBool,
 ) -> Result<FileOutcome, ImportProblem> {
     let mut source = FileSource::open(path).map_err(ImportProblem::Capture)?;
     let digest = file_digest(path).map_err(|e| {
@@ -109,9 +142,15 @@ fn import_file(
     let earlier = journal
         .find_import(&digest)
         .map_err(|e| ImportProblem::Fatal(e.into()))?;
-    if let (Some((id, earlier_path)), false) = (earlier, force) {
+    if let (Some((id, earlier_path, status)), false) = (earlier, force) {
+        let how = if status == "interrupted" {
+            "partly imported (interrupted)"
+        } else {
+            "already imported"
+        };
         return Ok(FileOutcome::Skipped(format!(
-            "{}: already imported (import {id}, from {earlier_path}); use --force to import it again",
+            "{}: {how} as import {id}, from {earlier_path}; --force imports it again (its calls \
+             then appear twice)",
             path.display()
         )));
     }
@@ -125,8 +164,13 @@ fn import_file(
     pipeline.start_source();
     let progress = progress_bar(source.size(), path);
     let mut damage = None;
+    let mut interrupted = false;
     let mut last_update = 0u64;
     loop {
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
         match source.next_frame() {
             Ok(Some(frame)) => {
                 pipeline
@@ -152,6 +196,7 @@ fn import_file(
 
     let (status, note) = match &damage {
         Some(err) => ("truncated", Some(err.to_string())),
+        None if interrupted => ("interrupted", Some("interrupted by the user".to_string())),
         None => ("complete", None),
     };
     let calls = pipeline.correlator_stats().calls - calls_before;
@@ -169,6 +214,7 @@ fn import_file(
     tracing::info!(file = %file_name, packets = source.packets(), status, "import finished");
     match damage {
         Some(err) => Err(ImportProblem::Damaged(err)),
+        None if interrupted => Err(ImportProblem::Interrupted(source.packets())),
         None => Ok(FileOutcome::Imported),
     }
 }

@@ -450,18 +450,20 @@ impl Correlator {
                         call.state = CallState::Proceeding;
                     }
                 }
-                200..=299 => {
+                // A 2xx after the call ended (a late copy, or an answer after the ringing
+                // time-out) changes nothing: the call is over in the journal's books.
+                200..=299 if !call.is_ended() => {
                     if call.answered_at.is_none() {
                         call.answered_at = Some(now);
                         call.disposition = Some(Disposition::Answered);
                         call.final_status = Some(code);
+                        // A forked INVITE may be refused by one branch, answered by another.
                         call.ended_at = None;
                         self.events.push_back(Event::CallAnswered(key));
                     }
-                    if !call.is_ended() {
-                        call.state = CallState::Confirmed;
-                    }
+                    call.state = CallState::Confirmed;
                 }
+                200..=299 => {}
                 _ => {
                     // A failed re-INVITE (488 to a T.38 offer, say) does not end an answered
                     // call; a final answer to the first INVITE decides the outcome, unless a

@@ -405,3 +405,29 @@ fn the_call_table_is_bounded() {
     assert_eq!(h.correlator.active_calls(), 10);
     assert_eq!(h.correlator.stats.calls_evicted, 90);
 }
+
+#[test]
+fn an_answer_after_the_ringing_time_out_changes_nothing() {
+    let config = CorrelatorConfig {
+        ringing_timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let mut h = Harness {
+        correlator: Correlator::new(config, 1),
+        events: Vec::new(),
+    };
+    h.sip(0, CALLER, CALLEE, &invite(1, "z9hG4bK1", 6000));
+    h.tick(6000);
+    assert!(h.events.contains(&Event::CallEnded(CallKey(1))));
+    h.sip(
+        6500,
+        CALLEE,
+        CALLER,
+        &response("200 OK", "1 INVITE", "z9hG4bK1", Some(7000)),
+    );
+    h.tick(20_000);
+    let call = &h.finished()[0];
+    assert_eq!(call.end_reason, Some(EndReason::Timeout));
+    assert_eq!(call.answered_at, None);
+    assert_eq!(call.ended_at, Some(at(0)));
+}

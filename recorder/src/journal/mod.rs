@@ -54,6 +54,12 @@ pub enum JournalError {
     /// There is no journal in the folder (read-only commands).
     #[error("no journal in {0} (nothing imported or recorded there yet)")]
     Missing(PathBuf),
+    /// The data folder is a file.
+    #[error("{0} is not a folder")]
+    NotAFolder(PathBuf),
+    /// The journal file cannot be written.
+    #[error("cannot open the journal {0} for writing: permission denied")]
+    ReadOnly(PathBuf),
     /// DuckDB failed.
     #[error("journal: {0}")]
     Db(#[from] duckdb::Error),
@@ -154,7 +160,14 @@ impl Journal {
                 "UPDATE segments SET status = 'incomplete', sha256 = ?, bytes = ? WHERE id = ?",
                 params![sha, bytes, id],
             )?;
-            tracing::warn!(segment = id, path = %path.display(), "recording interrupted by a crash, marked incomplete");
+            tracing::debug!(segment = id, path = %path.display(), "recording marked incomplete");
+        }
+        if !open.is_empty() {
+            tracing::warn!(
+                recordings = open.len(),
+                "recordings interrupted by a crash marked incomplete (they play up to their last \
+                 written second)"
+            );
         }
         let calls = self.conn.execute(
             "UPDATE calls SET state = 'finished', end_reason = coalesce(end_reason, 'capture_stopped'), \
@@ -197,14 +210,16 @@ impl Journal {
         Ok(())
     }
 
-    /// Whether a capture file with this digest was imported completely before.
-    pub fn find_import(&self, sha256: &str) -> Result<Option<(i64, String)>, JournalError> {
+    /// An earlier import of a capture file with this digest: id, path and status
+    /// (`complete`, `truncated` or `interrupted`).
+    pub fn find_import(&self, sha256: &str) -> Result<Option<(i64, String, String)>, JournalError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, path FROM imports WHERE sha256 = ? AND status IN ('complete', 'truncated') LIMIT 1",
+            "SELECT id, path, status FROM imports WHERE sha256 = ? \
+             AND status IN ('complete', 'truncated', 'interrupted') ORDER BY id LIMIT 1",
         )?;
         let mut rows = stmt.query(params![sha256])?;
         match rows.next()? {
-            Some(row) => Ok(Some((row.get(0)?, row.get(1)?))),
+            Some(row) => Ok(Some((row.get(0)?, row.get(1)?, row.get(2)?))),
             None => Ok(None),
         }
     }
@@ -277,6 +292,33 @@ impl Journal {
             ],
         )?;
         self.next_call = self.next_call.max(call.key.0 + 1);
+        Ok(())
+    }
+
+    /// Records when a call was answered.
+    pub fn call_answered(&mut self, call: i64, at: Timestamp) -> Result<(), JournalError> {
+        self.begin()?;
+        self.conn.execute(
+            "UPDATE calls SET answered_us = ?, disposition = 'answered' WHERE id = ?",
+            params![at.as_micros(), call],
+        )?;
+        Ok(())
+    }
+
+    /// Records how a call ended (its media may still trickle in until it is finished).
+    pub fn call_ended(&mut self, call: &Call) -> Result<(), JournalError> {
+        self.begin()?;
+        self.conn.execute(
+            "UPDATE calls SET ended_us = ?, disposition = ?, end_reason = ?, final_status = ? \
+             WHERE id = ?",
+            params![
+                call.ended_at.map(Timestamp::as_micros),
+                call.disposition.map(|d| d.as_str()),
+                call.end_reason.map(|r| r.as_str()),
+                call.final_status,
+                call.key.0,
+            ],
+        )?;
         Ok(())
     }
 
@@ -492,6 +534,9 @@ pub struct JournalReader {
 impl JournalReader {
     /// Opens the journal in `dir` read-only.
     pub fn open(dir: &Path) -> Result<JournalReader, JournalError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(JournalError::NotAFolder(dir.to_path_buf()));
+        }
         let path = dir.join(JOURNAL_FILE);
         if !path.exists() {
             return Err(JournalError::Missing(dir.to_path_buf()));

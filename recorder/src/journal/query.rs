@@ -53,7 +53,8 @@ pub struct SegmentView {
     pub path: String,
     /// SHA-256 of the file, lower-case hex.
     pub sha256: Option<String>,
-    /// `complete`, `recording`, `incomplete` or `failed`.
+    /// `complete`, `recording` (still being written), `incomplete` (cut short by a crash; plays
+    /// up to its last second), `failed` (could not be written) or `empty` (no audio came).
     pub status: String,
     /// RTP packets recorded from the caller.
     pub caller_packets: i64,
@@ -278,7 +279,7 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallView>, Jo
     let mut stmt = conn.prepare(&format!(
         "SELECT call, id, started_us, ended_us, trigger, path, sha256, status, \
          coalesce(caller_packets, 0), coalesce(callee_packets, 0) FROM segments \
-         WHERE call IN ({id_list}) AND status <> 'empty' ORDER BY call, seq"
+         WHERE call IN ({id_list}) ORDER BY call, seq"
     ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {

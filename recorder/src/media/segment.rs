@@ -68,6 +68,9 @@ pub struct SegmentWriter {
     locks: [Option<StreamLock>; 2],
     packets: [u64; 2],
     pcm: Vec<i16>,
+    /// Arrival of the newest audio; encoding never runs past it, so a call whose end is never
+    /// seen does not grow silence until it times out.
+    last_audio: Option<Timestamp>,
     /// Codecs seen that this build cannot decode.
     pub undecodable: Vec<Codec>,
 }
@@ -89,6 +92,7 @@ impl SegmentWriter {
             locks: [None, None],
             packets: [0, 0],
             pcm: Vec::with_capacity(960),
+            last_audio: None,
             undecodable: Vec::new(),
         })
     }
@@ -121,6 +125,7 @@ impl SegmentWriter {
             return Ok(());
         }
         self.packets[party.index()] += 1;
+        self.last_audio = Some(self.last_audio.map_or(now, |last| last.max(now)));
         let timeline = self.timeline.get_or_insert_with(|| {
             // The first audio of a segment that waited for media: start a packet earlier, so
             // the packet itself fits.
@@ -157,12 +162,13 @@ impl SegmentWriter {
         }
     }
 
-    /// Encodes whatever audio is older than the playout delay.
+    /// Encodes whatever audio is older than the playout delay (and no further than the newest
+    /// audio: a pause is filled with silence only once audio resumes or the segment closes).
     pub fn advance(&mut self, now: Timestamp) -> Result<(), MediaError> {
-        let Some(timeline) = self.timeline.as_mut() else {
+        let (Some(timeline), Some(last_audio)) = (self.timeline.as_mut(), self.last_audio) else {
             return Ok(());
         };
-        let until = timeline.position_of(now - PLAYOUT_DELAY);
+        let until = timeline.position_of((now - PLAYOUT_DELAY).min(last_audio));
         let frame = self.writer.frame_samples();
         let writer = &mut self.writer;
         let mut result = Ok(());
