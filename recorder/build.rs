@@ -31,6 +31,9 @@ fn main() {
     println!("cargo::rerun-if-env-changed=RECORDER_SKIP_EBPF");
     println!("cargo::rustc-check-cfg=cfg(recorder_no_ebpf)");
 
+    // G.729 decoding: Belledonne's bcg729 (Debian libbcg729-dev).
+    println!("cargo::rustc-link-lib=bcg729");
+
     if env::var("RECORDER_SKIP_EBPF").is_ok_and(|v| v == "1") {
         println!("cargo::warning=RECORDER_SKIP_EBPF=1: building without the eBPF program");
         println!("cargo::rustc-cfg=recorder_no_ebpf");

@@ -14,8 +14,8 @@ demo=1
 [ "${1:-}" = "--no-demo" ] && demo=0
 
 packages=(
-    build-essential pkg-config cmake libpcap-dev libopus-dev
-    opus-tools sox tshark tcpdump tcpreplay sip-tester espeak-ng iproute2
+    build-essential pkg-config cmake libpcap-dev libopus-dev libbcg729-dev
+    opus-tools sox ffmpeg tshark tcpdump tcpreplay sip-tester espeak-ng iproute2
     chromium chromium-driver coreutils python3
 )
 missing=()

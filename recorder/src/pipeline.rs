@@ -22,7 +22,7 @@ use crate::dialog::{
     Call, CallKey, Correlator, CorrelatorConfig, CorrelatorStats, EndReason, Event, MediaVerdict,
 };
 use crate::journal::{FinishedCall, Journal, JournalError};
-use crate::media::{EncoderSettings, SegmentSpec, SegmentWriter};
+use crate::media::{Codec, EncoderSettings, SegmentSpec, SegmentWriter};
 use crate::policy::{Action, CallFacts, Control, Policy, Trigger, Verdict};
 use crate::time::{Duration, Timestamp};
 use crate::wire::sip::{Message, looks_like_sip};
@@ -111,6 +111,8 @@ struct CallMedia {
     capture_lost: u64,
     /// Recording was switched on before any audio: the segment opens with the first packet.
     pending_start: Option<(Timestamp, Trigger)>,
+    /// A segment met audio in a codec this build cannot decode.
+    undecodable: bool,
 }
 
 /// Everything but the decoder, so the decoder's callback can borrow it.
@@ -414,6 +416,7 @@ impl Inner {
                         notes: Vec::new(),
                         capture_lost: 0,
                         pending_start: None,
+                        undecodable: false,
                     },
                 );
                 self.apply(key, action)?;
@@ -483,6 +486,26 @@ impl Inner {
             // Ended without a CallEnded (should not happen): close at the call's end.
             let at = call.ended_at.unwrap_or(call.last_activity);
             self.close_segment(&mut media, segment, at)?;
+        }
+        if media.undecodable {
+            // Name the codecs as the SDP did (e.g. BV32), from the streams that carried them.
+            let mut names: Vec<&str> = call
+                .streams
+                .iter()
+                .filter_map(|s| s.codec.as_deref().map(|name| (name, s.clock_rate)))
+                .filter(|(name, clock)| !Codec::from_encoding(name, *clock).is_decodable())
+                .map(|(name, _)| name)
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            let names = if names.is_empty() {
+                "unknown".to_string()
+            } else {
+                names.join(", ")
+            };
+            media.notes.push(format!(
+                "audio not recorded: codec {names} cannot be decoded"
+            ));
         }
         if media.capture_lost > 0 {
             tracing::warn!(
@@ -556,6 +579,13 @@ impl Inner {
         let Some(call) = self.correlator.call(key) else {
             return Ok(());
         };
+        // A call that negotiated a wideband codec is recorded at 16 kHz.
+        let wideband = call.announced.iter().flatten().any(|a| {
+            let first = a.media.payload_types.first().copied();
+            first
+                .and_then(|pt| a.media.encoding(pt))
+                .is_some_and(|(name, clock)| Codec::from_encoding(name, clock).is_wideband())
+        });
         let tags = vec![
             ("TITLE", format!("{} -> {}", call.caller, call.callee)),
             ("CALL_ID", call.call_id.clone()),
@@ -577,6 +607,7 @@ impl Inner {
             opened_at: at,
             wait_for_media,
             tags,
+            wideband,
         };
         match SegmentWriter::open(spec, self.encoder) {
             Ok(writer) => {
@@ -607,16 +638,7 @@ impl Inner {
         at: Timestamp,
     ) -> Result<(), JournalError> {
         let id = segment.id();
-        let undecodable: Vec<&str> = segment.undecodable.iter().map(|c| c.name()).collect();
-        if !undecodable.is_empty() {
-            let note = format!(
-                "audio not decoded: codec {} is not supported yet",
-                undecodable.join(", ")
-            );
-            if !media.notes.contains(&note) {
-                media.notes.push(note);
-            }
-        }
+        media.undecodable |= !segment.undecodable.is_empty();
         match segment.close(at) {
             Ok(finished) if finished.packets == [0, 0] => {
                 // Recording was on but no audio came (a call rejected while ringing, say):

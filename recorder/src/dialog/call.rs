@@ -195,6 +195,9 @@ pub struct Call {
     pub dropped_streams: u64,
     /// Whether the capture joined the call after its INVITE.
     pub joined_midway: bool,
+    /// The first leg of the conversation this call is a leg of (a PBX or SBC bridging two
+    /// Call-IDs); its own key when it is the first or only leg.
+    pub conversation: CallKey,
     /// Identity of each message seen, to fold retransmissions and duplicates.
     pub(super) seen: HashSet<u64>,
     /// CSeq numbers of the INVITEs seen (a new one after the end starts a new call).
@@ -229,6 +232,7 @@ impl Call {
             dropped_messages: 0,
             dropped_streams: 0,
             joined_midway: false,
+            conversation: key,
             seen: HashSet::new(),
             invite_cseqs: Vec::new(),
         }

@@ -13,6 +13,7 @@
 //! not fit is counted in [`CorrelatorStats`] and logged at warn (rate-limited).
 
 pub mod call;
+pub mod legs;
 pub mod stream;
 pub mod unbound;
 
@@ -231,6 +232,7 @@ pub struct Correlator {
     by_call_id: HashMap<String, CallKey>,
     bindings: HashMap<SocketAddr, Binding>,
     pending_infos: Vec<PendingInfo>,
+    legs: legs::LegFinder,
     events: VecDeque<Event>,
     next_key: i64,
     /// What was seen and dropped.
@@ -247,6 +249,7 @@ impl Correlator {
             by_call_id: HashMap::new(),
             bindings: HashMap::new(),
             pending_infos: Vec::new(),
+            legs: legs::LegFinder::default(),
             events: VecDeque::new(),
             next_key: first_key,
             stats: CorrelatorStats::default(),
@@ -286,7 +289,7 @@ impl Correlator {
             return;
         };
 
-        let Some(key) = self.call_for(now, call_id, msg) else {
+        let Some(key) = self.call_for(now, src, dst, call_id, msg) else {
             self.stats.sip_outside_calls += 1;
             return;
         };
@@ -322,7 +325,14 @@ impl Correlator {
     }
 
     /// Finds the call a message belongs to, starting one for an INVITE.
-    fn call_for(&mut self, now: Timestamp, call_id: &str, msg: &Message) -> Option<CallKey> {
+    fn call_for(
+        &mut self,
+        now: Timestamp,
+        src: SocketAddr,
+        dst: SocketAddr,
+        call_id: &str,
+        msg: &Message,
+    ) -> Option<CallKey> {
         let is_invite = msg.method() == Some(Method::Invite);
         let to_tag = msg.to().and_then(|to| to.tag).is_some();
 
@@ -357,6 +367,10 @@ impl Correlator {
             // Joined a call already up (capture started late): treat it as answered.
             call.state = CallState::Confirmed;
         }
+        let leg = legs::Leg::of(&call, src.ip(), dst.ip());
+        call.conversation = self.legs.link(&leg, |other| {
+            self.calls.get(&other).is_some_and(|c| !c.is_ended())
+        });
         self.calls.insert(key, call);
         self.by_call_id.insert(call_id.to_string(), key);
         self.stats.calls += 1;

@@ -274,8 +274,8 @@ impl Journal {
         self.begin()?;
         self.conn.execute(
             "INSERT INTO calls (id, call_id, caller, caller_name, callee, direction, started_us, \
-             state, recorded, verdict, decision, user_agent, joined_midway, import_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'active', false, ?, ?, ?, ?, ?)",
+             state, recorded, verdict, decision, user_agent, joined_midway, import_id, \
+             conversation) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', false, ?, ?, ?, ?, ?, ?)",
             params![
                 call.key.0,
                 call.call_id,
@@ -289,6 +289,7 @@ impl Journal {
                 call.user_agent,
                 call.joined_midway,
                 self.import_id,
+                call.conversation.0,
             ],
         )?;
         self.next_call = self.next_call.max(call.key.0 + 1);

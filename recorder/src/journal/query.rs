@@ -142,6 +142,9 @@ pub struct CallView {
     /// Media frames of the call lost by the capture before userspace (live capture only):
     /// capture loss, apart from the network loss in each stream's `lost`.
     pub capture_lost: i64,
+    /// The conversation this call belongs to: the id of its first leg when a PBX or SBC
+    /// bridged it under another Call-ID, else its own id.
+    pub conversation: i64,
 }
 
 fn rfc3339(micros: i64) -> String {
@@ -228,7 +231,7 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallView>, Jo
         "SELECT id, call_id, coalesce(caller, ''), caller_name, coalesce(callee, ''), \
          coalesce(direction, 'unknown'), started_us, answered_us, ended_us, disposition, \
          end_reason, coalesce(recorded, false), coalesce(decision, ''), note, \
-         coalesce(capture_lost, 0) \
+         coalesce(capture_lost, 0), coalesce(conversation, id) \
          FROM calls WHERE {clause} ORDER BY started_us DESC, id DESC"
     );
     if let Some(limit) = filter.limit {
@@ -264,6 +267,7 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallView>, Jo
             streams: Vec::new(),
             note: r.get(13)?,
             capture_lost: r.get(14)?,
+            conversation: r.get(15)?,
         })
     })?;
     let mut calls: Vec<CallView> = rows.collect::<Result<_, _>>()?;

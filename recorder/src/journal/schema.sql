@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS calls (
     dropped_messages BIGINT,
     note VARCHAR,         -- problems worth a supervisor's attention (codec not decodable, disk full)
     import_id BIGINT,
-    capture_lost BIGINT   -- media frames lost between the interface and userspace (live eBPF)
+    capture_lost BIGINT,  -- media frames lost between the interface and userspace (live eBPF)
+    conversation BIGINT   -- the first leg's id when a PBX/SBC bridged this call as another leg
 );
 
 CREATE TABLE IF NOT EXISTS segments (
@@ -116,3 +117,4 @@ FROM calls;
 
 -- Columns added after the first release of the schema (journals created before get them here).
 ALTER TABLE calls ADD COLUMN IF NOT EXISTS capture_lost BIGINT;
+ALTER TABLE calls ADD COLUMN IF NOT EXISTS conversation BIGINT;

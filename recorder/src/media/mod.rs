@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod g711;
+pub mod g729;
 pub mod ogg_opus;
 pub mod segment;
 pub mod timeline;

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::MediaError;
-use super::codec::{Codec, decode_8k};
+use super::codec::{AudioDecoder, Codec, resample};
 use super::ogg_opus::{EncoderSettings, OggOpusWriter};
 use super::timeline::Timeline;
 use crate::dialog::Party;
@@ -17,8 +17,11 @@ const PLAYOUT_DELAY: Duration = Duration::from_millis(200);
 /// How long a party's stream may pause before another stream of that party takes over.
 const STREAM_TAKEOVER: Duration = Duration::from_millis(300);
 
-/// The sample rate of recordings. G.711 is 8 kHz; wideband codecs are TODO(#5).
-const RATE: u32 = 8000;
+/// The sample rate of narrowband recordings (G.711, G.729).
+const NARROWBAND: u32 = 8000;
+
+/// The sample rate of recordings of calls with a wideband codec (G.722, Opus).
+const WIDEBAND: u32 = 16_000;
 
 /// Where and how to write a segment.
 #[derive(Clone, Debug)]
@@ -34,6 +37,8 @@ pub struct SegmentSpec {
     pub wait_for_media: bool,
     /// Vorbis comments for the file (call id, parties).
     pub tags: Vec<(&'static str, String)>,
+    /// Whether the call negotiated a wideband codec: the file is then 16 kHz, not 8 kHz.
+    pub wideband: bool,
 }
 
 /// A finished segment.
@@ -53,6 +58,13 @@ pub struct FinishedSegment {
     pub packets: [u64; 2],
 }
 
+/// The decoder of the stream a party's audio comes from.
+struct PartyDecoder {
+    codec: Codec,
+    ssrc: u32,
+    decoder: AudioDecoder,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct StreamLock {
     src: SocketAddr,
@@ -66,6 +78,8 @@ pub struct SegmentWriter {
     writer: OggOpusWriter,
     timeline: Option<Timeline>,
     locks: [Option<StreamLock>; 2],
+    decoders: [Option<PartyDecoder>; 2],
+    rate: u32,
     packets: [u64; 2],
     pcm: Vec<i16>,
     /// Arrival of the newest audio; encoding never runs past it, so a call whose end is never
@@ -83,13 +97,16 @@ impl SegmentWriter {
         }
         let tags: Vec<(&str, String)> = spec.tags.iter().map(|(k, v)| (*k, v.clone())).collect();
         let serial = spec.id as u32;
-        let writer = OggOpusWriter::create(&spec.path, RATE, serial, settings, &tags)?;
-        let timeline = (!spec.wait_for_media).then(|| Timeline::new(RATE, spec.opened_at));
+        let rate = if spec.wideband { WIDEBAND } else { NARROWBAND };
+        let writer = OggOpusWriter::create(&spec.path, rate, serial, settings, &tags)?;
+        let timeline = (!spec.wait_for_media).then(|| Timeline::new(rate, spec.opened_at));
         Ok(SegmentWriter {
             spec,
             writer,
             timeline,
             locks: [None, None],
+            decoders: [None, None],
+            rate,
             packets: [0, 0],
             pcm: Vec::with_capacity(960),
             last_audio: None,
@@ -117,11 +134,32 @@ impl SegmentWriter {
         if !self.take_stream(now, party, src, packet.ssrc()) {
             return Ok(());
         }
-        self.pcm.clear();
-        if !decode_8k(codec, packet.payload(), &mut self.pcm) {
+        let ssrc = packet.ssrc();
+        let rate = self.rate;
+        let slot = &mut self.decoders[party.index()];
+        if slot
+            .as_ref()
+            .is_none_or(|d| d.codec != codec || d.ssrc != ssrc)
+        {
+            // A new stream or codec (SSRC change, re-INVITE): a fresh decoder state.
+            *slot = AudioDecoder::new(codec, rate).map(|decoder| PartyDecoder {
+                codec,
+                ssrc,
+                decoder,
+            });
+        }
+        let Some(party_decoder) = slot.as_mut() else {
             if !self.undecodable.contains(&codec) {
                 self.undecodable.push(codec);
             }
+            return Ok(());
+        };
+        self.pcm.clear();
+        party_decoder
+            .decoder
+            .decode(packet.payload(), &mut self.pcm);
+        resample(&mut self.pcm, party_decoder.decoder.rate(), rate);
+        if self.pcm.is_empty() {
             return Ok(());
         }
         self.packets[party.index()] += 1;
@@ -129,15 +167,12 @@ impl SegmentWriter {
         let timeline = self.timeline.get_or_insert_with(|| {
             // The first audio of a segment that waited for media: start a packet earlier, so
             // the packet itself fits.
-            Timeline::new(RATE, now - Duration::from_millis(20))
+            Timeline::new(rate, now - Duration::from_millis(20))
         });
-        timeline.push(
-            party.index(),
-            now,
-            packet.ssrc(),
-            packet.timestamp(),
-            &self.pcm,
-        );
+        // RTP timestamps count at the codec's clock; the timeline at the recording's rate.
+        let scaled =
+            (u64::from(packet.timestamp()) * u64::from(rate) / u64::from(codec.rtp_clock())) as u32;
+        timeline.push(party.index(), now, ssrc, scaled, &self.pcm);
         self.advance(now)
     }
 
