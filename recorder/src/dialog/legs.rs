@@ -127,19 +127,33 @@ mod tests {
     fn links_a_pbx_leg_and_an_sbc_leg() {
         let mut finder = LegFinder::default();
         let up = |_| true;
-        let a = leg(1, 0, "1111", "2222", "192.168.20.132", "192.168.20.130");
+        let a = leg(
+            1,
+            0,
+            "+4930123456789",
+            "2222",
+            "192.168.20.132",
+            "192.168.20.130",
+        );
         assert_eq!(finder.link(&a, up), CallKey(1));
         // The PBX calls on: from the address the first INVITE went to, 5 s later.
-        let b = leg(2, 5000, "1111", "2222", "192.168.20.130", "192.168.20.1");
+        let b = leg(
+            2,
+            5000,
+            "030123456789",
+            "2222",
+            "192.168.20.130",
+            "192.168.20.1",
+        );
         assert_eq!(finder.link(&b, up), CallKey(1));
         // An SBC's other side: same numbers, unrelated addresses, 6 ms later.
         let c = leg(
             3,
             5006,
-            "+49 1111",
-            "002222",
+            "004930123456789",
+            "2222",
             "138.132.169.101",
-            "192.168.100.219",
+            "10.1.1.1",
         );
         assert_eq!(finder.link(&c, up), CallKey(1));
     }
