@@ -26,7 +26,7 @@ use crate::media::{Codec, EncoderSettings, SegmentSpec, SegmentWriter};
 use crate::policy::{Action, CallFacts, Control, Policy, Trigger, Verdict};
 use crate::time::{Duration, Timestamp};
 use crate::wire::sip::{Message, looks_like_sip};
-use crate::wire::tcp::TcpReassembler;
+use crate::wire::tcp::{TcpReassembler, looks_like_websocket_upgrade};
 use crate::wire::{Decoder, L4Payload, LinkType, Transport};
 
 /// How often time-outs are checked, in capture time.
@@ -293,8 +293,8 @@ impl Inner {
             Transport::Tcp(info) => {
                 let wanted = on_sip_port
                     || self.tcp.contains(src, dst)
-                    || (info.syn && on_sip_port)
-                    || looks_like_sip(payload.payload);
+                    || looks_like_sip(payload.payload)
+                    || looks_like_websocket_upgrade(payload.payload);
                 if !wanted {
                     return;
                 }

@@ -3,6 +3,8 @@
 
 pub mod netns;
 pub mod pcap_edit;
+pub mod rewrite;
+pub mod rewrite_opus;
 pub mod voices;
 
 use std::path::{Path, PathBuf};

@@ -5,6 +5,10 @@
 //! of a connection. The reassembler keeps the in-order bytes of each stream, parks segments
 //! that arrive early, skips a gap that does not fill within a bound, and after any damage
 //! finds the next message by its start line.
+//!
+//! SIP over WebSocket (RFC 7118, as WebRTC gateways use it) starts as HTTP: an `Upgrade:
+//! websocket` request and a `101` answer switch the stream to WebSocket framing (RFC 6455),
+//! and each text or binary message is then one SIP message.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -44,6 +48,10 @@ struct Stream {
     parked_bytes: usize,
     /// Whether `pending` may start in the middle of a message (after a gap or a late start).
     needs_resync: bool,
+    /// Whether the stream carries WebSocket frames (after an HTTP upgrade).
+    websocket: bool,
+    /// A WebSocket message being put together from continuation frames.
+    ws_message: Vec<u8>,
     last_seen: Timestamp,
 }
 
@@ -217,6 +225,24 @@ fn skip_gap(stream: &mut Stream) {
 /// Cuts complete messages off the front of `pending`.
 fn cut_messages(stream: &mut Stream, stats: &mut TcpStats, out: &mut dyn FnMut(&[u8])) {
     loop {
+        if stream.websocket {
+            cut_websocket(stream, stats, out);
+            return;
+        }
+        if stream.pending.starts_with(b"GET ") || stream.pending.starts_with(b"HTTP/1.") {
+            // An HTTP head: the opening of a WebSocket (or other HTTP, skipped).
+            let Some(end) = find_empty_line(&stream.pending) else {
+                if stream.pending.len() > MAX_MESSAGE {
+                    stream.pending.clear();
+                    stream.needs_resync = true;
+                }
+                return;
+            };
+            stream.websocket = is_websocket_upgrade(&stream.pending[..end]);
+            stream.pending.drain(..end);
+            stream.needs_resync = !stream.websocket;
+            continue;
+        }
         // Keep-alives (RFC 5626: CRLF CRLF) and stray line ends between messages.
         let blank = stream
             .pending
@@ -262,6 +288,85 @@ fn cut_messages(stream: &mut Stream, stats: &mut TcpStats, out: &mut dyn FnMut(&
                 stream.pending.drain(..1);
                 stream.needs_resync = true;
             }
+        }
+    }
+}
+
+/// Whether an HTTP head upgrades to WebSocket (the request, or the `101` answer).
+fn is_websocket_upgrade(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let upgrade = text.lines().any(|l| {
+        l.split_once(':')
+            .is_some_and(|(name, value)| name.trim() == "upgrade" && value.trim() == "websocket")
+    });
+    upgrade && (text.starts_with("get ") || text.starts_with("http/1.1 101"))
+}
+
+/// Whether a TCP payload opens a WebSocket: an upgrade request or its `101` answer.
+pub fn looks_like_websocket_upgrade(payload: &[u8]) -> bool {
+    (payload.starts_with(b"GET ") || payload.starts_with(b"HTTP/1.1 101"))
+        && payload.len() >= 16
+        && find_empty_line(payload).is_some_and(|end| is_websocket_upgrade(&payload[..end]))
+}
+
+/// Cuts WebSocket frames (RFC 6455 section 5.2) off `pending`, handing each complete text or
+/// binary message on.
+fn cut_websocket(stream: &mut Stream, stats: &mut TcpStats, out: &mut dyn FnMut(&[u8])) {
+    loop {
+        let data = &stream.pending;
+        if data.len() < 2 {
+            return;
+        }
+        let fin = data[0] & 0x80 != 0;
+        let opcode = data[0] & 0x0f;
+        let masked = data[1] & 0x80 != 0;
+        let (length, mut offset) = match data[1] & 0x7f {
+            126 if data.len() >= 4 => (usize::from(u16::from_be_bytes([data[2], data[3]])), 4),
+            127 if data.len() >= 10 => {
+                let len = u64::from_be_bytes(data[2..10].try_into().unwrap_or([0xff; 8]));
+                (usize::try_from(len).unwrap_or(usize::MAX), 10)
+            }
+            126 | 127 => return,
+            len => (usize::from(len), 2),
+        };
+        if length > MAX_MESSAGE {
+            // Not a SIP message anyone sends; the stream is no use any more.
+            stats.oversized += 1;
+            stream.pending.clear();
+            stream.websocket = false;
+            stream.needs_resync = true;
+            return;
+        }
+        let mask = if masked {
+            let Some(key) = data.get(offset..offset + 4) else {
+                return;
+            };
+            offset += 4;
+            Some([key[0], key[1], key[2], key[3]])
+        } else {
+            None
+        };
+        if data.len() < offset + length {
+            return;
+        }
+        let payload_start = stream.ws_message.len();
+        if matches!(opcode, 0..=2) {
+            stream
+                .ws_message
+                .extend_from_slice(&data[offset..offset + length]);
+            if let Some(key) = mask {
+                for (i, byte) in stream.ws_message[payload_start..].iter_mut().enumerate() {
+                    *byte ^= key[i % 4];
+                }
+            }
+        }
+        stream.pending.drain(..offset + length);
+        if matches!(opcode, 0..=2) && fin {
+            stats.messages += 1;
+            let message = std::mem::take(&mut stream.ws_message);
+            out(&message);
+        } else if stream.ws_message.len() > MAX_MESSAGE {
+            stream.ws_message.clear();
         }
     }
 }
@@ -398,6 +503,48 @@ mod tests {
         segments.push((1000 + len1 + 10_000 + MAX_PARKED as u32, MSG2));
         let got = run(&segments);
         assert_eq!(got, vec![MSG2.to_vec()]);
+    }
+
+    #[test]
+    fn sip_over_websocket() {
+        let mut tcp = TcpReassembler::default();
+        let (a, b) = (
+            "10.0.0.1:43380".parse().unwrap(),
+            "10.0.0.2:8080".parse().unwrap(),
+        );
+        let t = Timestamp::from_micros(0);
+        let mut out = Vec::new();
+        let upgrade = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Protocol: sip\r\n\r\n";
+        tcp.push(
+            t,
+            a,
+            b,
+            TcpSegmentInfo {
+                seq: 0,
+                syn: true,
+                fin: false,
+                rst: false,
+            },
+            &[],
+            &mut |_| {},
+        );
+        tcp.push(t, a, b, seg(1), upgrade, &mut |m| out.push(m.to_vec()));
+        // A masked client frame carrying MSG2, split over two segments.
+        let key = [1u8, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | 126];
+        frame.extend_from_slice(&(MSG2.len() as u16).to_be_bytes());
+        frame.extend_from_slice(&key);
+        frame.extend(MSG2.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        let next = 1 + upgrade.len() as u32;
+        let (x, y) = frame.split_at(10);
+        tcp.push(t, a, b, seg(next), x, &mut |m| out.push(m.to_vec()));
+        tcp.push(t, a, b, seg(next + 10), y, &mut |m| out.push(m.to_vec()));
+        assert_eq!(out, vec![MSG2.to_vec()]);
+        assert!(looks_like_websocket_upgrade(upgrade));
+        assert!(!looks_like_websocket_upgrade(
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        ));
     }
 
     #[test]

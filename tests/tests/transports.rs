@@ -1,0 +1,131 @@
+//! The same SIPp call (record-info-on-off.pcap: two Record on/off pairs, G.711 both ways)
+//! carried every way a mirror port may show it: tunnels and VLAN stacks, Linux cooked v2, IP
+//! fragments out of order, SIP over TCP (segments split, reordered, retransmitted) and over
+//! WebSocket, SIP on a port nobody configured, and Opus instead of G.711. Each variant is
+//! derived from the real capture by `tests::rewrite` (`cargo xtask rewrite KIND IN OUT`) and
+//! must give the journal the original gives.
+
+use std::path::Path;
+
+use serde_json::Value;
+use tests::pcap_edit::Pcap;
+use tests::rewrite;
+use tests::voices::{check_channel, reference_decode};
+use tests::{calls_json, capture, import_ok, require_tool};
+
+const MAY_RECORD: &str = "[[users]]\nextension = \"1001\"\nmay_record = true\n";
+
+/// What must not change, whatever carries the call.
+fn essentials(call: &Value) -> Value {
+    let segments: Vec<Value> = call["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let duration = (s["duration_s"].as_f64().unwrap() * 10.0).round() / 10.0;
+            serde_json::json!([
+                s["trigger"],
+                s["caller_packets"],
+                s["callee_packets"],
+                duration
+            ])
+        })
+        .collect();
+    let streams: Vec<Value> = call["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::json!([s["src"], s["dst"], s["ssrc"], s["packets"], s["lost"]]))
+        .collect();
+    serde_json::json!({
+        "call_id": call["call_id"], "caller": call["caller"], "callee": call["callee"],
+        "disposition": call["disposition"], "end_reason": call["end_reason"],
+        "segments": segments, "streams": streams,
+    })
+}
+
+fn import_variant(dir: &Path, kind: &str) -> Vec<Value> {
+    let original = Pcap::read(&capture("record-info-on-off.pcap"));
+    let variant = rewrite::apply(kind, &original).expect("known kind");
+    let path = dir.join(format!("{kind}.pcap"));
+    variant.write(&path);
+    let data = dir.join(format!("data-{kind}"));
+    import_ok(&data, Some(MAY_RECORD), &[&path]);
+    calls_json(&data)
+}
+
+#[test]
+fn every_carrier_gives_the_same_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("original");
+    import_ok(
+        &data,
+        Some(MAY_RECORD),
+        &[&capture("record-info-on-off.pcap")],
+    );
+    let expected = essentials(&calls_json(&data)[0]);
+
+    let kinds = [
+        "qinq",
+        "mpls",
+        "pppoe",
+        "gre",
+        "vxlan",
+        "ipip",
+        "sll2",
+        "fragments",
+        "tcp",
+        "websocket",
+        "port",
+    ];
+    for kind in kinds {
+        let calls = import_variant(dir.path(), kind);
+        assert_eq!(calls.len(), 1, "{kind}: {calls:#?}");
+        assert_eq!(essentials(&calls[0]), expected, "{kind}");
+    }
+}
+
+#[test]
+fn an_opus_call_is_recorded_with_each_voice_on_its_channel() {
+    for (tool, package) in [
+        ("tshark", "tshark"),
+        ("sox", "sox"),
+        ("opusdec", "opus-tools"),
+    ] {
+        require_tool(tool, package);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let calls = import_variant(dir.path(), "opus");
+    let call = &calls[0];
+    let streams = call["streams"].as_array().unwrap();
+    assert!(
+        streams
+            .iter()
+            .all(|s| s["codec"] == "opus" && s["packets"] == 1201),
+        "{streams:#?}"
+    );
+    let segments = call["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 2);
+
+    // Wireshark's decode of the original G.711 is the reference for the Opus recording.
+    let original = capture("record-info-on-off.pcap");
+    let reference = dir.path().join("reference");
+    reference_decode(&original, &reference);
+    let data = dir.path().join("data-opus");
+    let mut checked = Vec::new();
+    for segment in segments {
+        for (party, channel) in [("caller", 0), ("callee", 1)] {
+            let stream = streams.iter().find(|s| s["direction"] == party).unwrap();
+            checked.push(check_channel(
+                &original,
+                &reference,
+                dir.path(),
+                &data,
+                segment,
+                stream,
+                channel,
+            ));
+        }
+    }
+    println!("{}", checked.join("\n"));
+}
