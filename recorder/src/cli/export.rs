@@ -6,6 +6,10 @@
 //! `SHA256SUMS` covering every other file, which `sha256sum -c SHA256SUMS` checks. Every
 //! recording is hashed while it is copied and compared with the digest the journal stored
 //! when it was written: an altered or missing recording stops the export.
+//!
+//! With `--url` the calls and recordings come from a running recorder's web API instead
+//! (which keeps the journal locked); the digests checked are still the journal's, as the API
+//! reports them. Either way the export is written to the audit log.
 
 use std::fs;
 use std::io::{IsTerminal, Read, Write};
@@ -17,8 +21,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::ExportArgs;
-use crate::journal::{CallView, JournalReader};
+use web::{AuditAction, AuditEvent, Store};
+
+use super::remote::Remote;
+use super::{ExportArgs, FilterArgs};
+use crate::journal::{CallFilter, CallView, Journal, JournalError, JournalStore, query};
 
 #[derive(Serialize)]
 struct ExportInfo<'a> {
@@ -38,12 +45,104 @@ struct Filter<'a> {
     recorded_only: bool,
 }
 
+/// Where the calls and recordings come from.
+enum Source {
+    /// The journal file, opened by this process.
+    Local {
+        data: std::path::PathBuf,
+        store: JournalStore,
+        journal: Journal,
+    },
+    /// A running recorder's API.
+    Remote(Remote),
+}
+
+impl Source {
+    fn open(args: &ExportArgs) -> anyhow::Result<Source> {
+        if args.remote.url.is_some() {
+            return Ok(Source::Remote(Remote::connect(&args.remote)?));
+        }
+        let data = args.data.clone().context("give --data DIR or --url URL")?;
+        if !data.join(crate::journal::JOURNAL_FILE).exists() {
+            return Err(JournalError::Missing(data).into());
+        }
+        // Opened for writing, for the audit row; a running recorder holds the lock, and the
+        // error then says to use --url.
+        let journal = Journal::open(&data)?;
+        let store = JournalStore::new(journal.connection(), &data)?;
+        Ok(Source::Local {
+            data,
+            store,
+            journal,
+        })
+    }
+
+    /// The calls to export; a remote recorder audits the export here.
+    fn calls(
+        &self,
+        filter: &FilterArgs,
+        journal_filter: &CallFilter,
+    ) -> anyhow::Result<Vec<CallView>> {
+        match self {
+            Source::Local { .. } => Ok(query::calls(self.connection()?, journal_filter)?),
+            Source::Remote(remote) => remote.start_export(filter),
+        }
+    }
+
+    fn connection(&self) -> anyhow::Result<&duckdb::Connection> {
+        match self {
+            Source::Local { journal, .. } => Ok(journal.connection()),
+            Source::Remote(_) => bail!("no local journal"),
+        }
+    }
+
+    /// The bytes of a recording (`path` relative to the data folder).
+    fn recording(&self, call: i64, segment: i64, path: &str) -> anyhow::Result<Box<dyn Read>> {
+        match self {
+            Source::Local { data, .. } => {
+                let path = data.join(path);
+                let file = fs::File::open(&path).with_context(|| {
+                    format!(
+                        "recording {segment} of call {call} is missing ({})",
+                        path.display()
+                    )
+                })?;
+                Ok(Box::new(file))
+            }
+            Source::Remote(remote) => Ok(Box::new(remote.download(segment)?)),
+        }
+    }
+
+    /// Writes the local export's audit row (the API audits its own).
+    fn audit(&self, detail: String) -> anyhow::Result<()> {
+        if let Source::Local { store, .. } = self {
+            store.audit_append(&AuditEvent {
+                at_us: chrono::Utc::now().timestamp_micros(),
+                user: super::user::local_user(),
+                address: "local".into(),
+                action: AuditAction::Export,
+                call: None,
+                recording: None,
+                detail: Some(detail),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Source::Local { data, .. } => data.display().to_string(),
+            Source::Remote(remote) => remote.url().to_string(),
+        }
+    }
+}
+
 /// Runs `recorder export`.
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let journal = JournalReader::open(&args.data)?;
+    let source = Source::open(args)?;
     let filter = args.filter.to_filter();
-    let mut calls = journal.calls(&filter)?;
     prepare_out_dir(&args.out)?;
+    let mut calls = source.calls(&args.filter, &filter)?;
 
     let segments: usize = calls.iter().map(|c| c.segments.len()).sum();
     let progress = progress_bar(segments as u64);
@@ -51,13 +150,13 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 
     for call in &mut calls {
         for segment in &mut call.segments {
-            let source = args.data.join(&segment.path);
             let rel = format!("recordings/{}/{}.opus", call.id, segment.id);
             let target = args.out.join(&rel);
             if let Some(dir) = target.parent() {
                 fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
-            let digest = copy_hashed(&source, &target)?;
+            let input = source.recording(call.id, segment.id, &segment.path)?;
+            let digest = copy_hashed(input, &target)?;
             match segment.sha256.as_deref() {
                 Some(stored) if stored == digest => {}
                 Some(stored) => bail!(
@@ -92,7 +191,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let info = ExportInfo {
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         recorder_version: env!("CARGO_PKG_VERSION"),
-        data: args.data.display().to_string(),
+        data: source.describe(),
         filter: Filter {
             from: filter.from.map(|t| t.to_rfc3339()),
             to: filter.to.map(|t| t.to_rfc3339()),
@@ -113,6 +212,11 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         listing.push_str(&format!("{digest}  {rel}\n"));
     }
     fs::write(args.out.join("SHA256SUMS"), listing).context("writing SHA256SUMS")?;
+    source.audit(format!(
+        "{} calls, {segments} recordings to {}",
+        calls.len(),
+        args.out.display()
+    ))?;
 
     eprintln!(
         "exported {} calls and {segments} recordings to {} (check with: cd {} && sha256sum -c SHA256SUMS)",
@@ -137,9 +241,7 @@ fn prepare_out_dir(out: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
 }
 
-fn copy_hashed(source: &Path, target: &Path) -> anyhow::Result<String> {
-    let mut input = fs::File::open(source)
-        .with_context(|| format!("recording {} is missing", source.display()))?;
+fn copy_hashed(mut input: Box<dyn Read>, target: &Path) -> anyhow::Result<String> {
     let mut output =
         fs::File::create(target).with_context(|| format!("creating {}", target.display()))?;
     let mut hasher = Sha256::new();
@@ -147,7 +249,7 @@ fn copy_hashed(source: &Path, target: &Path) -> anyhow::Result<String> {
     loop {
         let n = input
             .read(&mut buf)
-            .with_context(|| format!("reading {}", source.display()))?;
+            .with_context(|| format!("reading the recording for {}", target.display()))?;
         if n == 0 {
             break;
         }
