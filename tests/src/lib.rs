@@ -2,6 +2,7 @@
 //! binary, reading its JSON, and small pcap rewrites that derive test captures from real ones.
 
 pub mod pcap_edit;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
