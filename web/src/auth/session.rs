@@ -4,6 +4,10 @@
 //! Sessions live until logout or [`SESSION_LIFETIME`] after login, whichever is first; a
 //! restart of the server logs everybody out. At most [`MAX_SESSIONS`] are kept: past that the
 //! oldest is dropped, so logins cannot grow memory without bound.
+//!
+//! TODO(#4): a session keeps the role and extension of its login; changing a user's role takes
+//! effect at the next login (there is no user editing yet). Sessions are not persisted, so a
+//! restart of `recorder run` logs everybody out.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
