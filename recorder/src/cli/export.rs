@@ -45,14 +45,17 @@ struct Filter<'a> {
     recorded_only: bool,
 }
 
+/// The journal opened by this process.
+struct Local {
+    data: std::path::PathBuf,
+    store: JournalStore,
+    journal: Journal,
+}
+
 /// Where the calls and recordings come from.
 enum Source {
     /// The journal file, opened by this process.
-    Local {
-        data: std::path::PathBuf,
-        store: JournalStore,
-        journal: Journal,
-    },
+    Local(Box<Local>),
     /// A running recorder's API.
     Remote(Remote),
 }
@@ -70,11 +73,11 @@ impl Source {
         // error then says to use --url.
         let journal = Journal::open(&data)?;
         let store = JournalStore::new(journal.connection(), &data)?;
-        Ok(Source::Local {
+        Ok(Source::Local(Box::new(Local {
             data,
             store,
             journal,
-        })
+        })))
     }
 
     /// The calls to export; a remote recorder audits the export here.
@@ -84,23 +87,16 @@ impl Source {
         journal_filter: &CallFilter,
     ) -> anyhow::Result<Vec<CallView>> {
         match self {
-            Source::Local { .. } => Ok(query::calls(self.connection()?, journal_filter)?),
+            Source::Local(local) => Ok(query::calls(local.journal.connection(), journal_filter)?),
             Source::Remote(remote) => remote.start_export(filter),
-        }
-    }
-
-    fn connection(&self) -> anyhow::Result<&duckdb::Connection> {
-        match self {
-            Source::Local { journal, .. } => Ok(journal.connection()),
-            Source::Remote(_) => bail!("no local journal"),
         }
     }
 
     /// The bytes of a recording (`path` relative to the data folder).
     fn recording(&self, call: i64, segment: i64, path: &str) -> anyhow::Result<Box<dyn Read>> {
         match self {
-            Source::Local { data, .. } => {
-                let path = data.join(path);
+            Source::Local(local) => {
+                let path = local.data.join(path);
                 let file = fs::File::open(&path).with_context(|| {
                     format!(
                         "recording {segment} of call {call} is missing ({})",
@@ -115,8 +111,8 @@ impl Source {
 
     /// Writes the local export's audit row (the API audits its own).
     fn audit(&self, detail: String) -> anyhow::Result<()> {
-        if let Source::Local { store, .. } = self {
-            store.audit_append(&AuditEvent {
+        if let Source::Local(local) = self {
+            local.store.audit_append(&AuditEvent {
                 at_us: chrono::Utc::now().timestamp_micros(),
                 user: super::user::local_user(),
                 address: "local".into(),
@@ -131,7 +127,7 @@ impl Source {
 
     fn describe(&self) -> String {
         match self {
-            Source::Local { data, .. } => data.display().to_string(),
+            Source::Local(local) => local.data.display().to_string(),
             Source::Remote(remote) => remote.url().to_string(),
         }
     }

@@ -194,6 +194,9 @@ pub struct ServeArgs {
     /// Where to listen (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Mark the session cookie Secure (when a TLS proxy serves the journal over HTTPS).
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 /// `recorder user`.

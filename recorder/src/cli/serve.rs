@@ -24,6 +24,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let config = WebConfig {
         listen: args.listen,
+        secure_cookies: args.secure_cookies,
         ..WebConfig::default()
     };
     tracing::info!(data = %args.data.display(), "serving the journal");

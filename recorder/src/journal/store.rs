@@ -142,7 +142,7 @@ impl Store for JournalStore {
             return Ok(None);
         };
         let Some(path) = inside(&self.dir, &rel) else {
-            tracing::warn!(segment = id, path = %rel, "journal path leaves the data folder; refused");
+            tracing::warn!(segment = id, path = %rel, "recording path leaves the data folder");
             return Ok(None);
         };
         Ok(Some(Recording {
@@ -206,54 +206,36 @@ impl Store for JournalStore {
     }
 
     fn audit(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows: Vec<(
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
-        )> = self.with(|conn| {
+        // The action is parsed after the query: DuckDB's row closure cannot fail with ours.
+        let rows: Vec<(AuditEntry, String)> = self.with(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT id, at_us, user_name, address, action, call, recording, detail \
-                     FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?",
+                 FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?",
             )?;
             let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
+                let entry = AuditEntry {
+                    id: r.get(0)?,
+                    event: AuditEvent {
+                        at_us: r.get(1)?,
+                        user: r.get(2)?,
+                        address: r.get(3)?,
+                        action: AuditAction::Login,
+                        call: r.get(5)?,
+                        recording: r.get(6)?,
+                        detail: r.get(7)?,
+                    },
+                };
+                Ok((entry, r.get(4)?))
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })?;
         rows.into_iter()
-            .map(
-                |(id, at_us, user, address, action, call, recording, detail)| {
-                    let action: AuditAction = action
-                        .parse()
-                        .map_err(|e: String| StoreError::Backend(e.into()))?;
-                    Ok(AuditEntry {
-                        id,
-                        event: AuditEvent {
-                            at_us,
-                            user,
-                            address,
-                            action,
-                            call,
-                            recording,
-                            detail,
-                        },
-                    })
-                },
-            )
+            .map(|(mut entry, action)| {
+                entry.event.action = action
+                    .parse()
+                    .map_err(|e: String| StoreError::Backend(e.into()))?;
+                Ok(entry)
+            })
             .collect()
     }
 }
