@@ -168,8 +168,9 @@ fn forged_posts_without_the_csrf_token_fail() {
     let cookie = cookie_named(&page, "recorder_login_csrf").expect("login CSRF cookie");
     let token = cookie.split_once('=').unwrap().1.to_string();
     assert!(page.text().contains(&token));
+    let wrong_token = "0".repeat(64);
     let mut fields = login.to_vec();
-    fields.push(("csrf", "0".repeat(64).leak()));
+    fields.push(("csrf", &wrong_token));
     assert_eq!(
         browser.post_form("/login", &fields, Some(&cookie)).status,
         403
@@ -207,8 +208,9 @@ fn forged_posts_without_the_csrf_token_fail() {
         ("password", "hunter2hunter2"),
     ];
     assert_eq!(root.post_form("/users", &user, None).status, 403);
+    let other_token = "f".repeat(64);
     let mut with_token = user.to_vec();
-    with_token.push(("csrf", "f".repeat(64).leak()));
+    with_token.push(("csrf", &other_token));
     assert_eq!(root.post_form("/users", &with_token, None).status, 403);
     let mut fresh = Client::new(&server.url);
     assert_eq!(fresh.api_login("mallory", "hunter2hunter2").status, 401);
@@ -538,4 +540,43 @@ fn calls_and_export_go_through_the_api_while_the_server_owns_the_journal() {
     );
     assert!(!tampered.status.success());
     assert!(String::from_utf8_lossy(&tampered.stderr).contains("does not match the journal"));
+}
+
+#[test]
+fn user_add_checks_its_input_and_env_users_do_not_break_local_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    tests::import_ok(&data, None, &[&tests::capture("record-info-on-off.pcap")]);
+    add_user(&data, "ana", "admin", None);
+    let data_arg = data.to_str().unwrap();
+    for (args, message) in [
+        (vec!["ana", "--role", "admin"], "exists already"),
+        (vec!["bob", "--role", "root"], "unknown role"),
+        (vec!["bob", "--role", "agent"], "needs an extension"),
+    ] {
+        let mut child = Command::new(recorder_bin())
+            .args(["user", "add", "--data", data_arg])
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    // A user for --url in the environment leaves local reads alone.
+    let out = Command::new(recorder_bin())
+        .args(["calls", "--data", data_arg])
+        .env("RECORDER_USER", "ana")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -105,7 +105,7 @@ pub struct RemoteArgs {
     pub url: Option<String>,
     /// The web user to log in as with --url; the password comes from RECORDER_PASSWORD or
     /// standard input.
-    #[arg(long, env = "RECORDER_USER", requires = "url")]
+    #[arg(long, env = "RECORDER_USER")]
     pub user: Option<String>,
 }
 
