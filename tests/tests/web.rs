@@ -580,3 +580,55 @@ fn user_add_checks_its_input_and_env_users_do_not_break_local_commands() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn filters_narrow_the_list_and_the_api_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let (calls, server, _data) = setup(dir.path());
+    let sup = Client::logged_in(&server.url, "sup");
+    let expect = |query: &str, keep: &dyn Fn(&Value) -> bool| {
+        let want: Vec<i64> = calls
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| c["id"].as_i64().unwrap())
+            .collect();
+        assert!(
+            !want.is_empty() && want.len() < calls.len(),
+            "{query} filters nothing"
+        );
+        let api = sup.get(&format!("/api/v1/calls?{query}"));
+        assert_eq!(api.status, 200, "{query}: {}", api.text());
+        assert_eq!(ids(api.json().as_array().unwrap()), want, "API {query}");
+        let page = sup.get(&format!("/?{query}")).text();
+        let rows: Vec<i64> = page
+            .split("data-call-id=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+            .collect();
+        assert_eq!(rows, want, "page {query}");
+    };
+    expect("recorded_only=on", &|c| c["recorded"] == true);
+    expect("number=1111", &|c| has_party(c, "1111"));
+    // Either party, with a wildcard: 2002 and 200.57.7.195.
+    expect("number=20*", &|c| {
+        ["caller", "callee"]
+            .iter()
+            .any(|p| c[p].as_str().unwrap().starts_with("20"))
+    });
+    expect("from=2018-04-09&to=2018-04-09", &|c| {
+        c["started_at"].as_str().unwrap().starts_with("2018-04-09")
+    });
+    expect("direction=outbound", &|c| c["direction"] == "outbound");
+    expect("disposition=answered&min_duration=26", &|c| {
+        c["disposition"] == "answered" && c["duration_s"].as_f64().unwrap() >= 26.0
+    });
+
+    // Paging, and a bad filter: 400 from the API, a message on the page.
+    let page = sup.get("/api/v1/calls?limit=2&offset=2");
+    assert_eq!(ids(page.json().as_array().unwrap()), ids(&calls[2..4]));
+    assert_eq!(page.header("x-total-count"), Some("5"));
+    assert_eq!(sup.get("/api/v1/calls?direction=sideways").status, 400);
+    let html = sup.get("/?direction=sideways");
+    assert_eq!(html.status, 200);
+    assert!(html.text().contains("is not one of"));
+}
