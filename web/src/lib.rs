@@ -148,6 +148,8 @@ pub fn serve(store: Arc<dyn Store>, config: &WebConfig) -> std::io::Result<Runni
             .configure(pages::routes)
             .configure(api::routes)
     })
+    // The embedding process decides when to stop (`recorder run` stops capture and the web
+    // together); `run_until_stopped` listens for the signals itself.
     .disable_signals();
     server = if config.workers > 0 {
         server.workers(config.workers)
