@@ -148,8 +148,24 @@ async fn a_supervisor_logs_in_plays_and_downloads_a_recording() {
     std::fs::create_dir_all(&downloads).unwrap();
     let client = browser(&driver, &dir.path().join("profile"), &downloads).await;
 
+    // The steps run as a task so that a failed assertion still ends the WebDriver session:
+    // killing chromedriver alone would leave chromium running.
+    let steps = tokio::spawn(supervisor_session(
+        client.clone(),
+        server.url.clone(),
+        calls,
+        downloads,
+    ))
+    .await;
+    let _ = client.close().await;
+    if let Err(err) = steps {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+async fn supervisor_session(client: Client, base: String, calls: Vec<Value>, downloads: PathBuf) {
     // Logged out, the journal sends the browser to the login page.
-    client.goto(&server.url).await.unwrap();
+    client.goto(&base).await.unwrap();
     let url = client.current_url().await.unwrap();
     assert_eq!(url.path(), "/login");
     client
@@ -296,7 +312,7 @@ async fn a_supervisor_logs_in_plays_and_downloads_a_recording() {
     // The phone layout.
     client.set_window_size(390, 844).await.unwrap();
     save_screenshot(&client, "call-phone.png").await;
-    client.goto(&server.url).await.unwrap();
+    client.goto(&base).await.unwrap();
     client
         .execute(
             "document.querySelector('table.calls').scrollIntoView();",
@@ -305,10 +321,9 @@ async fn a_supervisor_logs_in_plays_and_downloads_a_recording() {
         .await
         .unwrap();
     save_screenshot(&client, "calls-phone.png").await;
-    client.close().await.unwrap();
 
     // The play and the download are in the audit log, by the browser's user.
-    let root = Http::logged_in(&server.url, "root");
+    let root = Http::logged_in(&base, "root");
     let log = root.get("/api/v1/audit").json();
     let mine = |action: &str| {
         log.as_array()
