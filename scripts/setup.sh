@@ -83,4 +83,6 @@ TOML
     echo
     echo "Recordings are in $data/recordings; the journal is $data/journal.duckdb."
     echo "Try: $bin calls --data $data --json"
+    echo "The web journal: $bin user add admin --role admin --data $data"
+    echo "                 $bin serve --data $data   (then open http://127.0.0.1:8080)"
 fi

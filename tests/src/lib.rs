@@ -6,6 +6,7 @@ pub mod pcap_edit;
 pub mod rewrite;
 pub mod rewrite_opus;
 pub mod voices;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

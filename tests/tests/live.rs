@@ -569,3 +569,90 @@ impl TapMkdir for std::path::PathBuf {
         self
     }
 }
+
+#[test]
+fn calls_and_export_work_while_run_owns_the_journal() {
+    let rig = rig();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = write_config(dir.path(), MAY_RECORD);
+    tests::web::add_user(&data, "ana", "admin", None);
+    let recorder = RunningRecorder::start(
+        &rig.capture_ns,
+        &data,
+        &rig.capture_if,
+        &["--config", &config, "--listen", "127.0.0.1:0"],
+    );
+    replay(
+        &rig.sender_ns,
+        &rig.sender_if,
+        &capture("record-info-on-off.pcap"),
+        "5",
+    );
+    let web = loop {
+        let status = recorder.fresh_status();
+        if status["calls_finished"] == 1 {
+            break status["web"]
+                .as_str()
+                .expect("web address in status")
+                .to_string();
+        }
+    };
+
+    // The journal file is locked by `run`; the command line goes through its API (from
+    // inside the namespace, where it listens on loopback).
+    let recorder_bin = tests::recorder_bin();
+    let calls = rig
+        .capture_ns
+        .command(recorder_bin.to_str().unwrap())
+        .args(["calls", "--url", &web, "--user", "ana", "--json"])
+        .env("RECORDER_PASSWORD", tests::web::PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        calls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&calls.stderr)
+    );
+    let calls: Vec<Value> = serde_json::from_slice(&calls.stdout).unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0]["segments"].as_array().unwrap().len(), 2);
+
+    let out = dir.path().join("export");
+    let export = rig
+        .capture_ns
+        .command(recorder_bin.to_str().unwrap())
+        .args([
+            "export",
+            "--url",
+            &web,
+            "--user",
+            "ana",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("RECORDER_PASSWORD", tests::web::PASSWORD)
+        .output()
+        .unwrap();
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let check = Command::new("sha256sum")
+        .arg("-c")
+        .arg("SHA256SUMS")
+        .current_dir(&out)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    // Opening the journal file directly is refused, with the way out in the message.
+    let direct = tests::recorder(&["calls", "--data", data.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&direct.stderr).contains("--url"));
+    recorder.stop();
+}

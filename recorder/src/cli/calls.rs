@@ -1,17 +1,29 @@
-//! `recorder calls`: the journal as a table or JSON.
+//! `recorder calls`: the journal as a table or JSON, from the data folder or, with `--url`,
+//! from a running recorder's web API (the same JSON either way).
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use super::CallsArgs;
+use super::remote::Remote;
 use crate::journal::{CallView, JournalReader};
 
 /// Runs `recorder calls`.
 pub fn run(args: &CallsArgs) -> anyhow::Result<ExitCode> {
-    let journal = JournalReader::open(&args.data)?;
-    let mut filter = args.filter.to_filter();
-    filter.limit = args.limit;
-    let calls = journal.calls(&filter)?;
+    let calls = if args.remote.url.is_some() {
+        Remote::connect(&args.remote)?.calls(&args.filter, args.limit)?
+    } else {
+        let data = args
+            .data
+            .as_deref()
+            .context("give --data DIR or --url URL")?;
+        let journal = JournalReader::open(data)?;
+        let mut filter = args.filter.to_filter();
+        filter.limit = args.limit;
+        journal.calls(&filter)?
+    };
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

@@ -6,6 +6,10 @@
 //! `SHA256SUMS` covering every other file, which `sha256sum -c SHA256SUMS` checks. Every
 //! recording is hashed while it is copied and compared with the digest the journal stored
 //! when it was written: an altered or missing recording stops the export.
+//!
+//! With `--url` the calls and recordings come from a running recorder's web API instead
+//! (which keeps the journal locked); the digests checked are still the journal's, as the API
+//! reports them. Either way the export is written to the audit log.
 
 use std::fs;
 use std::io::{IsTerminal, Read, Write};
@@ -17,8 +21,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::ExportArgs;
-use crate::journal::{CallView, JournalReader};
+use web::{AuditAction, AuditEvent, Store};
+
+use super::remote::Remote;
+use super::{ExportArgs, FilterArgs};
+use crate::journal::{CallFilter, CallView, Journal, JournalError, JournalStore, query};
 
 #[derive(Serialize)]
 struct ExportInfo<'a> {
@@ -38,11 +45,99 @@ struct Filter<'a> {
     recorded_only: bool,
 }
 
+/// The journal opened by this process.
+struct Local {
+    data: std::path::PathBuf,
+    store: JournalStore,
+    journal: Journal,
+}
+
+/// Where the calls and recordings come from.
+enum Source {
+    /// The journal file, opened by this process.
+    Local(Box<Local>),
+    /// A running recorder's API.
+    Remote(Remote),
+}
+
+impl Source {
+    fn open(args: &ExportArgs) -> anyhow::Result<Source> {
+        if args.remote.url.is_some() {
+            return Ok(Source::Remote(Remote::connect(&args.remote)?));
+        }
+        let data = args.data.clone().context("give --data DIR or --url URL")?;
+        if !data.join(crate::journal::JOURNAL_FILE).exists() {
+            return Err(JournalError::Missing(data).into());
+        }
+        // Opened for writing, for the audit row; a running recorder holds the lock, and the
+        // error then says to use --url.
+        let journal = Journal::open(&data)?;
+        let store = JournalStore::new(journal.connection(), &data)?;
+        Ok(Source::Local(Box::new(Local {
+            data,
+            store,
+            journal,
+        })))
+    }
+
+    /// The calls to export; a remote recorder audits the export here.
+    fn calls(
+        &self,
+        filter: &FilterArgs,
+        journal_filter: &CallFilter,
+    ) -> anyhow::Result<Vec<CallView>> {
+        match self {
+            Source::Local(local) => Ok(query::calls(local.journal.connection(), journal_filter)?),
+            Source::Remote(remote) => remote.start_export(filter),
+        }
+    }
+
+    /// The bytes of a recording (`path` relative to the data folder).
+    fn recording(&self, call: i64, segment: i64, path: &str) -> anyhow::Result<Box<dyn Read>> {
+        match self {
+            Source::Local(local) => {
+                let path = local.data.join(path);
+                let file = fs::File::open(&path).with_context(|| {
+                    format!(
+                        "recording {segment} of call {call} is missing ({})",
+                        path.display()
+                    )
+                })?;
+                Ok(Box::new(file))
+            }
+            Source::Remote(remote) => Ok(Box::new(remote.download(segment)?)),
+        }
+    }
+
+    /// Writes the local export's audit row (the API audits its own).
+    fn audit(&self, detail: String) -> anyhow::Result<()> {
+        if let Source::Local(local) = self {
+            local.store.audit_append(&AuditEvent {
+                at_us: chrono::Utc::now().timestamp_micros(),
+                user: super::user::local_user(),
+                address: "local".into(),
+                action: AuditAction::Export,
+                call: None,
+                recording: None,
+                detail: Some(detail),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Source::Local(local) => local.data.display().to_string(),
+            Source::Remote(remote) => remote.url().to_string(),
+        }
+    }
+}
+
 /// Runs `recorder export`.
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let journal = JournalReader::open(&args.data)?;
+    let source = Source::open(args)?;
     let filter = args.filter.to_filter();
-    let mut calls = journal.calls(&filter)?;
+    let mut calls = source.calls(&args.filter, &filter)?;
     check_out_dir(&args.out)?;
     // Everything goes into a sibling folder first, renamed into place at the end: a failed
     // export leaves no half-filled folder behind.
@@ -68,13 +163,13 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
                 segment.path = String::new();
                 continue;
             }
-            let source = args.data.join(&segment.path);
             let rel = format!("recordings/{}/{}.opus", call.id, segment.id);
             let target = out.join(&rel);
             if let Some(dir) = target.parent() {
                 fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
-            let digest = copy_hashed(&source, &target)?;
+            let input = source.recording(call.id, segment.id, &segment.path)?;
+            let digest = copy_hashed(input, &target)?;
             match segment.sha256.as_deref() {
                 Some(stored) if stored == digest => {}
                 Some(stored) => bail!(
@@ -109,7 +204,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let info = ExportInfo {
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         recorder_version: env!("CARGO_PKG_VERSION"),
-        data: args.data.display().to_string(),
+        data: source.describe(),
         filter: Filter {
             from: filter.from.map(|t| t.to_rfc3339()),
             to: filter.to.map(|t| t.to_rfc3339()),
@@ -130,6 +225,11 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         listing.push_str(&format!("{digest}  {rel}\n"));
     }
     fs::write(out.join("SHA256SUMS"), listing).context("writing SHA256SUMS")?;
+    source.audit(format!(
+        "{} calls, {segments} recordings to {}",
+        calls.len(),
+        final_out.display()
+    ))?;
 
     // An empty folder the user made for the export is replaced by the finished one.
     if final_out.exists() {
@@ -195,9 +295,7 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn copy_hashed(source: &Path, target: &Path) -> anyhow::Result<String> {
-    let mut input = fs::File::open(source)
-        .with_context(|| format!("recording {} is missing", source.display()))?;
+fn copy_hashed(mut input: Box<dyn Read>, target: &Path) -> anyhow::Result<String> {
     let mut output =
         fs::File::create(target).with_context(|| format!("creating {}", target.display()))?;
     let mut hasher = Sha256::new();
@@ -205,7 +303,7 @@ fn copy_hashed(source: &Path, target: &Path) -> anyhow::Result<String> {
     loop {
         let n = input
             .read(&mut buf)
-            .with_context(|| format!("reading {}", source.display()))?;
+            .with_context(|| format!("reading the recording for {}", target.display()))?;
         if n == 0 {
             break;
         }

@@ -4,10 +4,14 @@ pub mod calls;
 pub mod export;
 pub mod import;
 pub mod policy;
+pub mod remote;
 pub mod run;
+pub mod serve;
 pub mod status;
 pub mod streams;
+pub mod user;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -45,6 +49,10 @@ pub enum Command {
     Export(ExportArgs),
     /// Ask the recording policy.
     Policy(PolicyArgs),
+    /// Serve the web journal (and its JSON API) on a data folder.
+    Serve(ServeArgs),
+    /// Manage the web journal's users.
+    User(UserArgs),
 }
 
 /// How `recorder run` captures.
@@ -79,6 +87,12 @@ pub struct RunArgs {
     /// Size of the eBPF ring buffer in MiB (rounded up to a power of two).
     #[arg(long, default_value_t = 32)]
     pub ring_mib: u32,
+    /// Serve the web journal and its API here too (e.g. 127.0.0.1:8080).
+    #[arg(long, env = "RECORDER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Mark the session cookie Secure (when a TLS proxy serves the journal over HTTPS).
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 /// `recorder status`.
@@ -139,12 +153,28 @@ impl FilterArgs {
     }
 }
 
+/// Where `calls` and `export` read: a data folder, or a running recorder's web API.
+#[derive(Debug, Args, Clone)]
+pub struct RemoteArgs {
+    /// Ask a running recorder's web API (e.g. http://127.0.0.1:8080) instead of reading the
+    /// journal file, which a running recorder keeps locked. Takes precedence over --data.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The web user to log in as with --url; the password comes from RECORDER_PASSWORD or
+    /// standard input.
+    #[arg(long, env = "RECORDER_USER")]
+    pub user: Option<String>,
+}
+
 /// `recorder calls`.
 #[derive(Debug, Args)]
 pub struct CallsArgs {
     /// The data folder.
-    #[arg(long, env = "RECORDER_DATA")]
-    pub data: PathBuf,
+    #[arg(long, env = "RECORDER_DATA", required_unless_present = "url")]
+    pub data: Option<PathBuf>,
+    /// Or a running recorder.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// Print JSON (one array of call objects) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -171,8 +201,11 @@ pub struct StreamsArgs {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The data folder.
-    #[arg(long, env = "RECORDER_DATA")]
-    pub data: PathBuf,
+    #[arg(long, env = "RECORDER_DATA", required_unless_present = "url")]
+    pub data: Option<PathBuf>,
+    /// Or a running recorder.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     /// The folder to create for the export (must not exist, or be empty).
     #[arg(long)]
     pub out: PathBuf,
@@ -209,9 +242,66 @@ pub enum PolicyCommand {
     },
 }
 
+/// `recorder serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The data folder (created if missing).
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+    /// Where to listen (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Mark the session cookie Secure (when a TLS proxy serves the journal over HTTPS).
+    #[arg(long)]
+    pub secure_cookies: bool,
+}
+
+/// `recorder user`.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+/// `recorder user ...`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a web user; the password is read from standard input (asked for without echo on
+    /// a terminal).
+    Add {
+        /// The data folder.
+        #[arg(long, env = "RECORDER_DATA")]
+        data: PathBuf,
+        /// Login name.
+        name: String,
+        /// admin (everything, manages users), supervisor (every call) or agent (own calls).
+        #[arg(long)]
+        role: String,
+        /// The user's phone extension; an agent sees the calls where it is caller or callee.
+        #[arg(long)]
+        extension: Option<String>,
+    },
+}
+
 fn parse_time(text: &str) -> Result<Timestamp, String> {
     Timestamp::parse(text)
         .ok_or_else(|| format!("'{text}' is not a time (use 2026-12-04 or 2026-12-04T17:00:00Z)"))
+}
+
+/// Reads a password: asked for without echo on a terminal, else the first line of standard
+/// input (for scripts: `echo "$PW" | recorder user add ...`).
+pub fn read_password(prompt: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt)?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    anyhow::ensure!(!password.is_empty(), "no password given");
+    Ok(password)
 }
 
 /// Loads the configuration file, or the defaults when none is given.
@@ -232,5 +322,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Streams(args) => streams::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Policy(args) => policy::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::User(args) => user::run(&args),
     }
 }

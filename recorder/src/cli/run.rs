@@ -3,7 +3,8 @@
 //!
 //! One thread does the work: it polls the source, runs every frame through the pipeline,
 //! advances time once a second, and writes `DATA/status.json` every few seconds for
-//! `recorder status`.
+//! `recorder status`. With `--listen`, the web journal runs beside it on its own threads,
+//! reading the same DuckDB database through its own connection.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,7 +20,7 @@ use crate::capture::ebpf::{EbpfOptions, EbpfSource};
 use crate::capture::live::{LiveSource, LiveStats, now};
 use crate::capture::pcap_live::PcapSource;
 use crate::dialog::EndReason;
-use crate::journal::Journal;
+use crate::journal::{Journal, JournalStore};
 use crate::pipeline::{Pipeline, PipelineStats};
 use crate::time::Timestamp;
 
@@ -53,12 +54,19 @@ pub struct Status {
     pub calls_recorded: u64,
     /// SIP messages since start.
     pub sip_messages: u64,
+    /// Where the web journal listens, when it does.
+    #[serde(default)]
+    pub web: Option<String>,
 }
 
 /// Runs `recorder run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
     let journal = Journal::open(&args.data)?;
+    let web = match args.listen {
+        Some(listen) => Some(start_web(&journal, args, listen)?),
+        None => None,
+    };
     let mut source = open_source(args, &config.capture.sip_ports)?;
     let description = source.describe();
     tracing::info!(source = %description, data = %args.data.display(), "recorder running");
@@ -115,7 +123,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 );
                 reported_loss = live.capture_lost;
             }
-            let status = status(&description, started_at, &live, &pipeline, None);
+            let mut status = status(&description, started_at, &live, &pipeline, None);
+            status.web = web.as_ref().map(|w| format!("http://{}", w.addr()));
             write_status(&args.data, &status);
         }
     }
@@ -126,6 +135,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let status = status(&description, started_at, &live, &pipeline, Some(now()));
     write_status(&args.data, &status);
     drop(source);
+    if let Some(web) = web {
+        web.stop();
+    }
     finished.context("writing the journal")?;
     if let Some(err) = failure {
         return Err(err);
@@ -138,6 +150,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         "recorder stopped"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn start_web(
+    journal: &Journal,
+    args: &RunArgs,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<web::Background> {
+    let store = JournalStore::new(journal.connection(), &args.data)?;
+    let config = web::WebConfig {
+        listen,
+        secure_cookies: args.secure_cookies,
+        ..web::WebConfig::default()
+    };
+    let background = web::Background::start(Arc::new(store), &config)
+        .with_context(|| format!("serving the web journal on {listen}"))?;
+    tracing::info!(addr = %background.addr(), "web journal listening");
+    Ok(background)
 }
 
 fn open_source(args: &RunArgs, sip_ports: &[u16]) -> anyhow::Result<Box<dyn LiveSource>> {
@@ -183,6 +212,7 @@ fn status(
         calls_finished: stats.calls_finished,
         calls_recorded: stats.calls_recorded,
         sip_messages: stats.sip_messages,
+        web: None,
     }
 }
 

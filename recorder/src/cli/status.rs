@@ -40,6 +40,9 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
         status.active_calls, status.calls_finished, status.calls_recorded
     );
     println!("SIP messages:  {}", status.sip_messages);
+    if let Some(web) = &status.web {
+        println!("web journal:   {web}");
+    }
     Ok(if running {
         ExitCode::SUCCESS
     } else {

@@ -7,6 +7,7 @@
 //! rows left `recording` by a crash become `incomplete` with the digest of what is on disk.
 
 pub mod query;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,6 +21,7 @@ use crate::policy::{Decision, Trigger};
 use crate::time::Timestamp;
 
 pub use query::{CallFilter, CallView, SegmentView, StreamView, UnboundStreamView};
+pub use store::JournalStore;
 
 /// The journal's file name inside the data folder.
 pub const JOURNAL_FILE: &str = "journal.duckdb";
@@ -44,8 +46,8 @@ pub enum JournalError {
     },
     /// Another process holds the journal open for writing.
     #[error(
-        "the journal {path} is in use by another recorder process; stop it, or query the \
-         running recorder with --url"
+        "the journal {path} is in use by another recorder process (an import, `serve` or \
+         `run`); wait for it, or ask a running `serve`/`run --listen` with --url"
     )]
     Locked {
         /// The journal file.

@@ -115,6 +115,28 @@ SELECT * EXCLUDE (started_us, answered_us, ended_us),
        make_timestamp(ended_us) AS ended_at
 FROM calls;
 
+-- Web users; password_hash is an Argon2id PHC string.
+CREATE TABLE IF NOT EXISTS users (
+    name VARCHAR,
+    role VARCHAR,         -- admin, supervisor, agent
+    extension VARCHAR,    -- an agent sees the calls where this is caller or callee
+    password_hash VARCHAR,
+    created_us BIGINT
+);
+
+-- Every login, failed login, logout, play, download, export and user change; ids ascend in
+-- insertion order.
+CREATE TABLE IF NOT EXISTS audit (
+    id BIGINT,
+    at_us BIGINT,
+    user_name VARCHAR,
+    address VARCHAR,      -- the client's IP address, or 'local' for the command line
+    action VARCHAR,       -- login, login_failed, logout, play, download, export, user_added
+    call BIGINT,
+    recording BIGINT,
+    detail VARCHAR
+);
+
 -- Columns added after the first release of the schema (journals created before get them here).
 ALTER TABLE calls ADD COLUMN IF NOT EXISTS capture_lost BIGINT;
 ALTER TABLE calls ADD COLUMN IF NOT EXISTS conversation BIGINT;
