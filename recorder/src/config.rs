@@ -53,6 +53,20 @@ pub struct Config {
     /// Time-outs for calls whose end is never seen.
     #[serde(default)]
     pub timeouts: TimeoutConfig,
+    /// Address translation the capture point sees.
+    #[serde(default)]
+    pub nat: NatConfig,
+}
+
+/// `[nat]`: static address translation between what SDP says and what the wire shows.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatConfig {
+    /// SDP address to the address its media really uses, e.g. `"10.0.0.5" = "203.0.113.5"`.
+    /// Media is bound on both. (Symmetric RTP is latched without this; the map is for
+    /// devices behind static NAT that the capture sees only on the outside.)
+    #[serde(default)]
+    pub aliases: std::collections::HashMap<std::net::IpAddr, std::net::IpAddr>,
 }
 
 /// `[capture]`.
@@ -359,6 +373,14 @@ may_record = true
         assert_eq!(config.policy.rules[0].action, RuleAction::Record);
         assert!(config.users[0].may_record);
         assert_eq!(config.capture.sip_ports, vec![5060, 5080]);
+    }
+
+    #[test]
+    fn nat_aliases_are_addresses() {
+        let config = Config::parse("[nat.aliases]\n\"10.0.0.5\" = \"203.0.113.5\"\n").unwrap();
+        let sdp: std::net::IpAddr = "10.0.0.5".parse().unwrap();
+        assert_eq!(config.nat.aliases[&sdp].to_string(), "203.0.113.5");
+        assert!(Config::parse("[nat.aliases]\n\"x\" = \"203.0.113.5\"\n").is_err());
     }
 
     #[test]

@@ -148,6 +148,7 @@ impl Pipeline {
             record_header: config.on_demand.header.clone(),
             ringing_timeout: Duration::from_secs(i64::from(config.timeouts.ringing)),
             media_timeout: Duration::from_secs(i64::from(config.timeouts.media)),
+            aliases: config.nat.aliases.clone(),
             ..CorrelatorConfig::default()
         };
         let first_key = journal.next_call_id();

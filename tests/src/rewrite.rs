@@ -42,6 +42,8 @@ pub fn apply(kind: &str, pcap: &Pcap) -> Option<Pcap> {
         "websocket" => sip_over_tcp(pcap, true),
         "port" => other_sip_port(pcap, 5099),
         "opus" => crate::rewrite_opus::to_opus(pcap),
+        "nat" => media_behind_nat(pcap),
+        "ssrc-change" => caller_restarts_rtp(pcap),
         _ => return None,
     })
 }
@@ -452,4 +454,65 @@ fn ws_frame(payload: &[u8], masked: bool) -> Vec<u8> {
         frame.extend_from_slice(payload);
     }
     frame
+}
+
+/// The RTP of both parties seen on translated addresses (static NAT in front of each phone):
+/// 10.77.0.1 appears as 198.51.100.1 and 10.77.0.2 as 192.0.2.50; SIP and SDP are unchanged.
+fn media_behind_nat(pcap: &Pcap) -> Pcap {
+    let translate = |ip: Ipv4Addr| match ip.octets() {
+        [10, 77, 0, 1] => Ipv4Addr::new(198, 51, 100, 1),
+        [10, 77, 0, 2] => Ipv4Addr::new(192, 0, 2, 50),
+        _ => ip,
+    };
+    map_udp(pcap, |udp| {
+        if !udp.is_sip() {
+            udp.src = translate(udp.src);
+            udp.dst = translate(udp.dst);
+        }
+    })
+}
+
+/// The caller's RTP sender restarts 8 s into the call: a new SSRC, sequence numbers and
+/// timestamps starting over, as after a re-INVITE or a phone's media restart.
+fn caller_restarts_rtp(pcap: &Pcap) -> Pcap {
+    map_udp(pcap, |udp| {
+        if udp.is_sip() || udp.payload.len() < 12 || udp.sport != 6000 {
+            return;
+        }
+        let rtp = &mut udp.payload;
+        let seq = u16::from_be_bytes([rtp[2], rtp[3]]);
+        // The caller's stream starts at sequence 4711; 350 packets is 7 s.
+        if seq >= 4711 + 350 {
+            let new_seq = seq - (4711 + 350) + 100;
+            let ts = u32::from_be_bytes([rtp[4], rtp[5], rtp[6], rtp[7]]);
+            let new_ts = ts.wrapping_sub(160_000).wrapping_add(9_000_000);
+            rtp[2..4].copy_from_slice(&new_seq.to_be_bytes());
+            rtp[4..8].copy_from_slice(&new_ts.to_be_bytes());
+            rtp[8..12].copy_from_slice(&0x0bad_cafe_u32.to_be_bytes());
+        }
+    })
+}
+
+/// Applies `f` to every Ethernet/IPv4/UDP frame.
+fn map_udp(pcap: &Pcap, mut f: impl FnMut(&mut Udp)) -> Pcap {
+    let records = pcap
+        .records
+        .iter()
+        .map(|r| match Udp::parse(&r.data) {
+            Some(mut udp) => {
+                f(&mut udp);
+                let data = udp.build();
+                Record {
+                    orig_len: data.len() as u32,
+                    data,
+                    ..r.clone()
+                }
+            }
+            None => r.clone(),
+        })
+        .collect();
+    Pcap {
+        header: pcap.header.clone(),
+        records,
+    }
 }

@@ -45,12 +45,16 @@ fn essentials(call: &Value) -> Value {
 }
 
 fn import_variant(dir: &Path, kind: &str) -> Vec<Value> {
+    import_variant_with(dir, kind, MAY_RECORD)
+}
+
+fn import_variant_with(dir: &Path, kind: &str, config: &str) -> Vec<Value> {
     let original = Pcap::read(&capture("record-info-on-off.pcap"));
     let variant = rewrite::apply(kind, &original).expect("known kind");
     let path = dir.join(format!("{kind}.pcap"));
     variant.write(&path);
     let data = dir.join(format!("data-{kind}"));
-    import_ok(&data, Some(MAY_RECORD), &[&path]);
+    import_ok(&data, Some(config), &[&path]);
     calls_json(&data)
 }
 
@@ -128,4 +132,56 @@ fn an_opus_call_is_recorded_with_each_voice_on_its_channel() {
         }
     }
     println!("{}", checked.join("\n"));
+}
+
+/// Segments (trigger, packets each way) and stream packet counts, whatever the addresses.
+fn counts(call: &Value) -> Value {
+    let segments: Vec<Value> = call["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::json!([s["trigger"], s["caller_packets"], s["callee_packets"]]))
+        .collect();
+    let mut packets: Vec<i64> = call["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["packets"].as_i64().unwrap())
+        .collect();
+    packets.sort_unstable();
+    serde_json::json!({ "segments": segments, "packets": packets })
+}
+
+#[test]
+fn media_behind_static_nat_is_found_through_the_alias_map() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without the map, nobody announced the addresses the RTP uses: no audio.
+    let calls = import_variant(dir.path(), "nat");
+    assert!(
+        calls[0]["streams"].as_array().unwrap().is_empty(),
+        "{:#}",
+        calls[0]
+    );
+    assert_eq!(calls[0]["recorded"], false);
+
+    let aliased = format!(
+        "{MAY_RECORD}[nat.aliases]\n\"10.77.0.1\" = \"198.51.100.1\"\n\"10.77.0.2\" = \"192.0.2.50\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let calls = import_variant_with(dir.path(), "nat", &aliased);
+    let expected = serde_json::json!({
+        "segments": [["info", 350, 350], ["info", 350, 350]], "packets": [1201, 1201],
+    });
+    assert_eq!(counts(&calls[0]), expected);
+}
+
+#[test]
+fn an_ssrc_change_keeps_the_recording_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = import_variant(dir.path(), "ssrc-change");
+    // The caller's stream is two streams now (350 + 851 packets), the recording unchanged.
+    let expected = serde_json::json!({
+        "segments": [["info", 350, 350], ["info", 350, 350]], "packets": [350, 851, 1201],
+    });
+    assert_eq!(counts(&calls[0]), expected);
 }

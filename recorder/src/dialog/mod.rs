@@ -93,6 +93,8 @@ pub struct CorrelatorConfig {
     pub max_calls: usize,
     /// The most media addresses bound at once.
     pub max_bindings: usize,
+    /// Addresses the SDP names and the addresses their media really come from (static NAT).
+    pub aliases: std::collections::HashMap<std::net::IpAddr, std::net::IpAddr>,
 }
 
 impl Default for CorrelatorConfig {
@@ -107,6 +109,7 @@ impl Default for CorrelatorConfig {
             info_timeout: Duration::from_secs(32),
             max_calls: 100_000,
             max_bindings: 400_000,
+            aliases: std::collections::HashMap::new(),
         }
     }
 }
@@ -521,16 +524,22 @@ impl Correlator {
         let Some(call) = self.calls.get_mut(&key) else {
             return;
         };
-        for media in &sdp.media {
-            let Some(ip) = sdp.media_address(media) else {
-                continue;
-            };
-            if media.port == 0 || ip.is_unspecified() {
-                continue;
-            }
-            if !matches!(media.kind, MediaKind::Audio | MediaKind::Image) {
-                continue;
-            }
+        let wanted = sdp.media.iter().filter_map(|media| {
+            let ip = sdp.media_address(media)?;
+            let usable = media.port != 0
+                && !ip.is_unspecified()
+                && matches!(media.kind, MediaKind::Audio | MediaKind::Image);
+            usable.then_some((ip, media))
+        });
+        // An address the configuration knows as translated (NAT) is bound as well.
+        let aliases = &self.config.aliases;
+        let wanted: Vec<_> = wanted
+            .flat_map(|(ip, media)| {
+                let alias = aliases.get(&ip).map(|&alias| (alias, media));
+                std::iter::once((ip, media)).chain(alias)
+            })
+            .collect();
+        for (ip, media) in wanted {
             let addr = SocketAddr::new(ip, media.port);
             let list = &mut call.announced[party.index()];
             let index = match list.iter().position(|a| a.addr == addr) {
