@@ -148,6 +148,10 @@ pub struct PolicyConfig {
     /// The mode for calls no rule matches.
     #[serde(default)]
     pub default: Mode,
+    /// Keep the audio of on-demand calls from their start, so that a late record button
+    /// covers the whole call. Off by default: consent usually starts at the button press.
+    #[serde(default)]
+    pub look_back: bool,
     /// Patterns of internal numbers (users' extensions are internal anyway), for directions.
     #[serde(default)]
     pub internal: Vec<Pattern>,
@@ -187,11 +191,18 @@ pub struct OnDemandConfig {
     /// The value that stops it.
     #[serde(default = "default_off")]
     pub off: String,
+    /// Keys that start recording when a user presses them in a call (RFC 4733 events or DTMF
+    /// INFO), e.g. `*1`; unset: keys do nothing.
+    pub dtmf_on: Option<String>,
+    /// Keys that stop it, e.g. `*2`.
+    pub dtmf_off: Option<String>,
 }
 
 impl Default for OnDemandConfig {
     fn default() -> Self {
         OnDemandConfig {
+            dtmf_on: None,
+            dtmf_off: None,
             header: default_header(),
             on: default_on(),
             off: default_off(),
@@ -316,6 +327,20 @@ impl Config {
         }
         if self.on_demand.on.eq_ignore_ascii_case(&self.on_demand.off) {
             return Err("on_demand.on and on_demand.off must differ".into());
+        }
+        for keys in [&self.on_demand.dtmf_on, &self.on_demand.dtmf_off]
+            .into_iter()
+            .flatten()
+        {
+            let valid = |c: char| matches!(c, '0'..='9' | '*' | '#' | 'A'..='D');
+            if keys.is_empty() || keys.len() > 8 || !keys.chars().all(valid) {
+                return Err(format!(
+                    "on_demand DTMF keys {keys:?}: 1 to 8 of 0-9, *, #, A-D"
+                ));
+            }
+        }
+        if self.on_demand.dtmf_on.is_some() && self.on_demand.dtmf_on == self.on_demand.dtmf_off {
+            return Err("on_demand.dtmf_on and on_demand.dtmf_off must differ".into());
         }
         if !(0..=10).contains(&self.recording.complexity) {
             return Err("recording.complexity must be between 0 and 10".into());

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::dialog::unbound::UnboundStreams;
 use crate::dialog::{
     Call, CallKey, Correlator, CorrelatorConfig, CorrelatorStats, EndReason, Event, MediaVerdict,
+    Party,
 };
 use crate::journal::{FinishedCall, Journal, JournalError};
 use crate::media::{Codec, EncoderSettings, SegmentSpec, SegmentWriter};
@@ -28,6 +29,9 @@ use crate::time::{Duration, Timestamp};
 use crate::wire::sip::{Message, looks_like_sip};
 use crate::wire::tcp::{TcpReassembler, looks_like_websocket_upgrade};
 use crate::wire::{Decoder, L4Payload, LinkType, Transport};
+
+/// Where look-back recordings wait, inside the data folder, until a record button claims them.
+pub const LOOK_BACK_DIR: &str = "recordings/.look-back";
 
 /// How often time-outs are checked, in capture time.
 const TICK: Duration = Duration::from_secs(1);
@@ -113,6 +117,19 @@ struct CallMedia {
     pending_start: Option<(Timestamp, Trigger)>,
     /// A segment met audio in a codec this build cannot decode.
     undecodable: bool,
+    /// Look-back: the call's audio is kept from its first packet in case a record button is
+    /// pressed later (open once audio comes; `None` once used or when not wanted).
+    look_back: LookBack,
+}
+
+/// The look-back state of a call.
+enum LookBack {
+    /// Not wanted (policy, or already used).
+    Off,
+    /// Wanted; opens with the call's first audio.
+    Waiting,
+    /// Keeping the call's audio under a temporary name.
+    Keeping(Box<SegmentWriter>),
 }
 
 /// Everything but the decoder, so the decoder's callback can borrow it.
@@ -127,6 +144,8 @@ struct Inner {
     encoder: EncoderSettings,
     calls: HashMap<CallKey, CallMedia>,
     media_filter: Option<Box<dyn MediaFilter>>,
+    /// Whether on-demand calls keep their audio from the start (`policy.look_back`).
+    look_back: bool,
     disk_full_warned: bool,
     stats: PipelineStats,
     error: Option<JournalError>,
@@ -168,6 +187,7 @@ impl Pipeline {
                 },
                 calls: HashMap::new(),
                 media_filter: None,
+                look_back: config.policy.look_back,
                 disk_full_warned: false,
                 stats: PipelineStats::default(),
                 error: None,
@@ -348,10 +368,17 @@ impl Inner {
                 {
                     self.error.get_or_insert(err);
                 }
-                if let Some(media) = self.calls.get_mut(&route.call)
-                    && let Some(segment) = media.segment.as_mut()
-                {
-                    let result = segment.push_rtp(at, route.party, src, route.codec, &route.packet);
+                self.start_look_back(route.call, at);
+                let Some(media) = self.calls.get_mut(&route.call) else {
+                    return self.drain_events();
+                };
+                let writer = match (&mut media.segment, &mut media.look_back) {
+                    (Some(segment), _) => Some(segment),
+                    (None, LookBack::Keeping(look_back)) => Some(look_back.as_mut()),
+                    _ => None,
+                };
+                if let Some(writer) = writer {
+                    let result = writer.push_rtp(at, route.party, src, route.codec, &route.packet);
                     if let Err(err) = result {
                         let key = route.call;
                         self.segment_error(key, at, err);
@@ -418,6 +445,11 @@ impl Inner {
                         capture_lost: 0,
                         pending_start: None,
                         undecodable: false,
+                        look_back: if self.look_back && verdict == "on-demand" {
+                            LookBack::Waiting
+                        } else {
+                            LookBack::Off
+                        },
                     },
                 );
                 self.apply(key, action)?;
@@ -441,6 +473,20 @@ impl Inner {
                 );
                 self.apply(key, action)?;
             }
+            Event::Dtmf(key, press) => {
+                let Some(call) = self.correlator.call(key) else {
+                    return Ok(());
+                };
+                let user = match press.party {
+                    Party::Caller => call.caller.clone(),
+                    Party::Callee => call.callee.clone(),
+                };
+                let Some(media) = self.calls.get_mut(&key) else {
+                    return Ok(());
+                };
+                let action = media.control.on_key(&self.policy, &press, &user);
+                self.apply(key, action)?;
+            }
             Event::CallEnded(key) => {
                 let Some(call) = self.correlator.call(key) else {
                     return Ok(());
@@ -451,6 +497,7 @@ impl Inner {
                 // crash in between leaves the call's end in the journal.
                 self.journal.call_ended(call)?;
                 if let Some(media) = self.calls.get_mut(&key) {
+                    Self::discard_look_back(media);
                     let action = media.control.on_end(at, how);
                     self.apply(key, action)?;
                 }
@@ -483,6 +530,7 @@ impl Inner {
         let Some(mut media) = self.calls.remove(&key) else {
             return Ok(());
         };
+        Self::discard_look_back(&mut media);
         if let Some(segment) = media.segment.take() {
             // Ended without a CallEnded (should not happen): close at the call's end.
             let at = call.ended_at.unwrap_or(call.last_activity);
@@ -544,6 +592,10 @@ impl Inner {
                 let Some(media) = self.calls.get_mut(&key) else {
                     return Ok(());
                 };
+                if let LookBack::Keeping(_) = media.look_back {
+                    return self.adopt_look_back(key, trigger);
+                }
+                media.look_back = LookBack::Off;
                 if media.media_seen {
                     self.open_segment(key, at, trigger, false)
                 } else {
@@ -566,6 +618,72 @@ impl Inner {
                 self.calls.insert(key, media);
                 result
             }
+        }
+    }
+
+    /// Opens the look-back recording of a call with its first audio.
+    fn start_look_back(&mut self, key: CallKey, at: Timestamp) {
+        let Some(media) = self.calls.get_mut(&key) else {
+            return;
+        };
+        if !matches!(media.look_back, LookBack::Waiting) || media.segment.is_some() {
+            return;
+        }
+        let spec = SegmentSpec {
+            id: key.0,
+            path: self
+                .data_dir
+                .join(LOOK_BACK_DIR)
+                .join(format!("{}.opus", key.0)),
+            opened_at: at,
+            wait_for_media: true,
+            tags: vec![("ENCODER", format!("recorder {}", env!("CARGO_PKG_VERSION")))],
+            wideband: false,
+        };
+        media.look_back = match SegmentWriter::open(spec, self.encoder) {
+            Ok(writer) => LookBack::Keeping(Box::new(writer)),
+            Err(err) => {
+                tracing::warn!(call = key.0, %err, "look-back recording not started");
+                LookBack::Off
+            }
+        };
+    }
+
+    /// A record button on a call with look-back: the audio kept since the call's start becomes
+    /// the segment.
+    fn adopt_look_back(&mut self, key: CallKey, trigger: Trigger) -> Result<(), JournalError> {
+        let Some(media) = self.calls.get_mut(&key) else {
+            return Ok(());
+        };
+        let LookBack::Keeping(mut writer) = std::mem::replace(&mut media.look_back, LookBack::Off)
+        else {
+            return Ok(());
+        };
+        let since = writer.started_at().unwrap_or(Timestamp::MIN);
+        media.segments += 1;
+        let (id, rel) = self
+            .journal
+            .segment_opened(key.0, media.segments, since, trigger)?;
+        match writer.adopt(id, self.data_dir.join(&rel)) {
+            Ok(()) => {
+                media.control.note_look_back(since);
+                tracing::info!(call = key.0, segment = id, "recording started (look-back)");
+                media.segment = Some(*writer);
+            }
+            Err(err) => {
+                self.journal.segment_failed(id, since)?;
+                media.notes.push(format!("recording {id} failed: {err}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends a look-back recording nobody asked for: its audio was never consented to.
+    fn discard_look_back(media: &mut CallMedia) {
+        if let LookBack::Keeping(writer) = std::mem::replace(&mut media.look_back, LookBack::Off) {
+            let path = writer.path().to_path_buf();
+            drop(writer);
+            let _ = std::fs::remove_file(path);
         }
     }
 

@@ -44,6 +44,7 @@ pub fn apply(kind: &str, pcap: &Pcap) -> Option<Pcap> {
         "opus" => crate::rewrite_opus::to_opus(pcap),
         "nat" => media_behind_nat(pcap),
         "ssrc-change" => caller_restarts_rtp(pcap),
+        "dtmf" => caller_presses_keys(pcap, &[("*1", 3.0), ("*2", 9.0)]),
         _ => return None,
     })
 }
@@ -515,4 +516,68 @@ fn map_udp(pcap: &Pcap, mut f: impl FnMut(&mut Udp)) -> Pcap {
         header: pcap.header.clone(),
         records,
     }
+}
+
+/// The caller presses key sequences (RFC 4733 events in RTP, payload type 101, a separate
+/// SSRC) at the given seconds into the capture; the SDP offers and answers telephone-event.
+pub fn caller_presses_keys(pcap: &Pcap, presses: &[(&str, f64)]) -> Pcap {
+    let mut out = map_udp(pcap, |udp| {
+        if udp.is_sip() {
+            udp.payload = crate::rewrite_opus::edit_sdp(&udp.payload, |body| {
+                body.replace(" RTP/AVP 0\r\n", " RTP/AVP 0 101\r\n")
+                    .replace(
+                        "a=rtpmap:0 PCMU/8000\r\n",
+                        "a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n",
+                    )
+            });
+        }
+    });
+    let template = out
+        .records
+        .iter()
+        .find_map(|r| Udp::parse(&r.data).filter(|u| u.sport == 6000 && !u.is_sip()))
+        .expect("a caller RTP frame");
+    let start = pcap.records[0].ts_sec as f64 + pcap.records[0].ts_usec as f64 / 1e6;
+    let mut seq: u16 = 1;
+    let mut events = Vec::new();
+    for (keys, at) in presses {
+        for (i, key) in keys.chars().enumerate() {
+            let code = match key {
+                '0'..='9' => key as u8 - b'0',
+                '*' => 10,
+                '#' => 11,
+                _ => panic!("key {key}"),
+            };
+            let begin = at + i as f64 * 0.2;
+            let timestamp = (begin * 8000.0) as u32;
+            // Three packets while the key is down (duration growing), the last three with
+            // the end bit, as RFC 4733 section 2.5.1.4 sends the end.
+            for n in 0..6u16 {
+                let end = n >= 3;
+                let duration = 400 * (n.min(3) + 1);
+                let mut rtp = vec![0x80, if n == 0 { 0x80 | 101 } else { 101 }];
+                rtp.extend_from_slice(&seq.to_be_bytes());
+                rtp.extend_from_slice(&timestamp.to_be_bytes());
+                rtp.extend_from_slice(&0x3a1c_0eee_u32.to_be_bytes());
+                rtp.extend_from_slice(&[code, if end { 0x80 | 10 } else { 10 }]);
+                rtp.extend_from_slice(&duration.to_be_bytes());
+                seq = seq.wrapping_add(1);
+                let when = start + begin + f64::from(n) * 0.02;
+                let frame = Udp {
+                    payload: rtp,
+                    ..template.clone()
+                }
+                .build();
+                events.push(Record {
+                    ts_sec: when as u32,
+                    ts_usec: ((when.fract()) * 1e6) as u32,
+                    orig_len: frame.len() as u32,
+                    data: frame,
+                });
+            }
+        }
+    }
+    out.records.extend(events);
+    out.records.sort_by_key(|r| (r.ts_sec, r.ts_usec));
+    out
 }

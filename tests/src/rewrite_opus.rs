@@ -60,6 +60,17 @@ fn transcode(packet: &[u8], encoders: &mut HashMap<u32, opus::Encoder>) -> Vec<u
 }
 
 fn rewrite_sdp(message: &[u8]) -> Vec<u8> {
+    edit_sdp(message, |body| {
+        body.replace(" RTP/AVP 0", &format!(" RTP/AVP {OPUS_PT}"))
+            .replace(
+                "a=rtpmap:0 PCMU/8000",
+                &format!("a=rtpmap:{OPUS_PT} opus/48000/2"),
+            )
+    })
+}
+
+/// Applies `edit` to the SDP body of a SIP message and fixes its Content-Length.
+pub fn edit_sdp(message: &[u8], edit: impl FnOnce(&str) -> String) -> Vec<u8> {
     let text = String::from_utf8_lossy(message);
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         return message.to_vec();
@@ -67,12 +78,7 @@ fn rewrite_sdp(message: &[u8]) -> Vec<u8> {
     if !body.starts_with("v=0") {
         return message.to_vec();
     }
-    let body = body
-        .replace(" RTP/AVP 0", &format!(" RTP/AVP {OPUS_PT}"))
-        .replace(
-            "a=rtpmap:0 PCMU/8000",
-            &format!("a=rtpmap:{OPUS_PT} opus/48000/2"),
-        );
+    let body = edit(body);
     let head: Vec<String> = head
         .split("\r\n")
         .map(|line| {

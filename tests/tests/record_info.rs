@@ -305,3 +305,107 @@ fn a_recording_that_cannot_be_written_is_marked_and_export_goes_on() {
     assert_eq!(manifest[0]["segments"][0]["status"], "failed");
     assert_eq!(manifest[0]["segments"][0]["path"], "");
 }
+
+#[test]
+fn look_back_covers_the_call_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = format!("[policy]\nlook_back = true\n{MAY_RECORD}");
+    import_ok(&data, Some(&config), &[&capture("record-info-on-off.pcap")]);
+    let call = only_call(&data);
+    let segs = segments(&call);
+    assert_eq!(segs.len(), 2, "{segs:#?}");
+    // The first Record: on (5.009 s) claims the audio from the first RTP packet (1.005 s) up
+    // to the Record: off (12.012 s): 11 s, 550 packets each way. The second pair is as usual.
+    let first = &segs[0];
+    assert!(
+        (first["duration_s"].as_f64().unwrap() - 11.0).abs() < 0.05,
+        "{first}"
+    );
+    for side in ["caller_packets", "callee_packets"] {
+        let packets = first[side].as_i64().unwrap();
+        assert!((549..=551).contains(&packets), "{side}: {packets}");
+    }
+    assert_eq!(segs[1]["caller_packets"], 350);
+    assert!(reasons(&call).iter().any(|r| r.starts_with("look-back")));
+    assert_no_look_back_left(&data);
+}
+
+#[test]
+fn unclaimed_look_back_audio_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Look-back on, but nobody may press the button: nothing may stay on disk.
+    import_ok(
+        &data,
+        Some("[policy]\nlook_back = true\n"),
+        &[&capture("record-info-on-off.pcap")],
+    );
+    let call = only_call(&data);
+    assert!(segments(&call).is_empty());
+    assert_no_look_back_left(&data);
+    let opus_files = walk(&data.join("recordings"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "opus"))
+        .count();
+    assert_eq!(opus_files, 0);
+}
+
+#[test]
+fn dtmf_keys_start_and_stop_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    // The caller presses *1 at 3 s and *2 at 9 s (RFC 4733 events); the Record INFOs of the
+    // capture are turned off by naming another header.
+    let keys = derived(dir.path(), "dtmf.pcap", |p| {
+        *p = tests::rewrite::apply("dtmf", p).unwrap()
+    });
+    let data = dir.path().join("data");
+    let config = format!(
+        "[on_demand]\nheader = \"X-Not-Used\"\ndtmf_on = \"*1\"\ndtmf_off = \"*2\"\n{MAY_RECORD}"
+    );
+    import_ok(&data, Some(&config), &[&keys]);
+    let call = only_call(&data);
+    let segs = segments(&call);
+    assert_eq!(segs.len(), 1, "{segs:#?}");
+    assert_eq!(segs[0]["trigger"], "dtmf");
+    // From the '1' (3.2 s) to the '2' (9.2 s).
+    assert!(
+        (segs[0]["duration_s"].as_f64().unwrap() - 6.0).abs() < 0.05,
+        "{}",
+        segs[0]
+    );
+    assert!((299..=301).contains(&segs[0]["callee_packets"].as_i64().unwrap()));
+    let reasons = reasons(&call);
+    assert!(
+        reasons.contains(&"DTMF *1 from 1001: recording starts".to_string()),
+        "{reasons:#?}"
+    );
+    let digits: Vec<&str> = call["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["digits"].as_str())
+        .collect();
+    assert!(digits.contains(&"*1*2"), "{digits:?}");
+}
+
+fn assert_no_look_back_left(data: &Path) {
+    let dir = data.join("recordings/.look-back");
+    let left = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "look-back files left in {}", dir.display());
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}

@@ -140,6 +140,17 @@ pub struct RecordInfo {
     pub answer: InfoAnswer,
 }
 
+/// A DTMF key pressed during a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPress {
+    /// Who pressed it.
+    pub party: Party,
+    /// The key: `0`-`9`, `*`, `#`, `A`-`D`.
+    pub digit: char,
+    /// When.
+    pub at: Timestamp,
+}
+
 /// What the correlator tells its driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -149,6 +160,8 @@ pub enum Event {
     CallAnswered(CallKey),
     /// A record-button INFO got its answer (or never did).
     RecordInfo(CallKey, RecordInfo),
+    /// A party pressed a key (an RFC 4733 event in its RTP, or a DTMF INFO).
+    Dtmf(CallKey, KeyPress),
     /// The call ended at its `ended_at`: recording stops there.
     CallEnded(CallKey),
     /// The grace period is over; take the call with [`Correlator::take_finished`].
@@ -424,6 +437,14 @@ impl Correlator {
             }
             Method::Cancel => call.cancelled = true,
             Method::Info => {
+                if let Some(digit) = dtmf_info_digit(msg) {
+                    let press = KeyPress {
+                        party: sender,
+                        digit,
+                        at: now,
+                    };
+                    self.events.push_back(Event::Dtmf(key, press));
+                }
                 if let Some(value) = msg.header_by_name(&self.config.record_header) {
                     let user = msg.from().and_then(|f| f.user()).unwrap_or("").to_string();
                     self.pending_infos.push(PendingInfo {
@@ -659,7 +680,16 @@ impl Correlator {
             }
         };
         if let Some(index) = index {
-            call.streams[index].record(now, packet.sequence(), packet.timestamp(), kind);
+            let digit =
+                call.streams[index].record(now, packet.sequence(), packet.timestamp(), kind);
+            if let Some(digit) = digit {
+                let press = KeyPress {
+                    party: voice,
+                    digit,
+                    at: now,
+                };
+                self.events.push_back(Event::Dtmf(binding.call, press));
+            }
         }
         self.stats.rtp_packets += 1;
 
@@ -895,6 +925,32 @@ fn start_call(call: &mut Call, msg: &Message) {
     call.user_agent = msg
         .header(crate::wire::sip::HeaderName::UserAgent)
         .map(str::to_string);
+}
+
+/// The key of a DTMF INFO: `application/dtmf-relay` (`Signal=5`) or `application/dtmf` (`5`).
+fn dtmf_info_digit(msg: &Message) -> Option<char> {
+    let kind = msg.content_type()?;
+    let body = std::str::from_utf8(msg.body()).ok()?;
+    let value = if kind.eq_ignore_ascii_case("application/dtmf-relay") {
+        body.lines().find_map(|line| {
+            let (name, value) = line.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("signal")
+                .then_some(value.trim())
+        })?
+    } else if kind.eq_ignore_ascii_case("application/dtmf") {
+        body.trim()
+    } else {
+        return None;
+    };
+    let digit = value.chars().next()?.to_ascii_uppercase();
+    // Some phones send events 10 and 11 for * and #.
+    match value {
+        "10" => Some('*'),
+        "11" => Some('#'),
+        _ if value.len() == 1 && matches!(digit, '0'..='9' | '*' | '#' | 'A'..='D') => Some(digit),
+        _ => None,
+    }
 }
 
 /// The host of a SIP URI: `sip:10.0.0.1:5060;user=phone` gives `10.0.0.1`.

@@ -77,7 +77,15 @@ impl RtpStream {
     }
 
     /// Counts one packet: sequence (loss), jitter, and what kind of payload it carried.
-    pub fn record(&mut self, now: Timestamp, sequence: u16, timestamp: u32, kind: PayloadKind<'_>) {
+    /// Returns the DTMF digit an RFC 4733 event starts, once per event.
+    pub fn record(
+        &mut self,
+        now: Timestamp,
+        sequence: u16,
+        timestamp: u32,
+        kind: PayloadKind<'_>,
+    ) -> Option<char> {
+        let mut new_digit = None;
         self.packets += 1;
         self.last_at = now;
         self.seq.update(sequence);
@@ -98,7 +106,8 @@ impl RtpStream {
                 // One digit per event: the packets of an event share its timestamp.
                 if self.last_event_ts != Some(timestamp) {
                     self.last_event_ts = Some(timestamp);
-                    if let Some(digit) = event.and_then(|e| e.digit())
+                    new_digit = event.and_then(|e| e.digit());
+                    if let Some(digit) = new_digit
                         && self.digits.len() < 64
                     {
                         self.digits.push(digit);
@@ -108,6 +117,7 @@ impl RtpStream {
             PayloadKind::ComfortNoise => self.comfort_noise += 1,
             PayloadKind::Unknown => {}
         }
+        new_digit
     }
 
     /// Packets expected from the sequence numbers minus packets received (RFC 3550 A.3).

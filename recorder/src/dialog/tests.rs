@@ -431,3 +431,38 @@ fn an_answer_after_the_ringing_time_out_changes_nothing() {
     assert_eq!(call.answered_at, None);
     assert_eq!(call.ended_at, Some(at(0)));
 }
+
+#[test]
+fn dtmf_infos_are_key_presses() {
+    let mut h = Harness::new();
+    h.sip(0, CALLER, CALLEE, &invite(1, "z9hG4bK1", 6000));
+    h.sip(
+        10,
+        CALLEE,
+        CALLER,
+        &response("200 OK", "1 INVITE", "z9hG4bK1", Some(7000)),
+    );
+    let relay = request(
+        "INFO",
+        2,
+        "z9hG4bK5",
+        "Content-Type: application/dtmf-relay\n",
+    )
+    .replace(
+        "Content-Length: 0\n\n",
+        "Content-Length: 24\n\nSignal=*\r\nDuration=160\r\n",
+    );
+    h.sip(100, CALLER, CALLEE, &relay);
+    let plain = request("INFO", 3, "z9hG4bK6", "Content-Type: application/dtmf\n")
+        .replace("Content-Length: 0\n\n", "Content-Length: 1\n\n1");
+    h.sip(200, CALLER, CALLEE, &plain);
+    let presses: Vec<(Party, char)> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Dtmf(_, press) => Some((press.party, press.digit)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(presses, vec![(Party::Caller, '*'), (Party::Caller, '1')]);
+}

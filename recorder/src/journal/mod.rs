@@ -145,6 +145,18 @@ impl Journal {
     /// Marks segments and calls a crash left open: segments become `incomplete` with the
     /// digest of what is on disk (the file plays up to its last written page).
     fn recover(&mut self) -> Result<(), JournalError> {
+        // Look-back audio that no record button claimed before a crash was never consented to.
+        let look_back = self.dir.join(crate::pipeline::LOOK_BACK_DIR);
+        if let Ok(entries) = std::fs::read_dir(&look_back) {
+            let leftovers = entries.filter_map(Result::ok).count();
+            let _ = std::fs::remove_dir_all(&look_back);
+            if leftovers > 0 {
+                tracing::warn!(
+                    leftovers,
+                    "unclaimed look-back recordings from before a crash deleted"
+                );
+            }
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT id, path FROM segments WHERE status = 'recording'")?;

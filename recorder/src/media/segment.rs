@@ -119,6 +119,29 @@ impl SegmentWriter {
         self.spec.id
     }
 
+    /// Where the audio starts (the segment's position 0), once audio came.
+    pub fn started_at(&self) -> Option<Timestamp> {
+        self.timeline.as_ref().map(Timeline::start)
+    }
+
+    /// Makes a look-back recording (written under a temporary name while nobody had asked to
+    /// record) a journaled segment: gives it its id and moves the file to its place. The file
+    /// stays open; its digest covers every byte either way.
+    pub fn adopt(&mut self, id: i64, path: PathBuf) -> Result<(), MediaError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| MediaError::io(dir, e))?;
+        }
+        std::fs::rename(&self.spec.path, &path).map_err(|e| MediaError::io(&path, e))?;
+        self.spec.id = id;
+        self.spec.path = path;
+        Ok(())
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &std::path::Path {
+        &self.spec.path
+    }
+
     /// Adds one RTP packet of a party's voice.
     pub fn push_rtp(
         &mut self,

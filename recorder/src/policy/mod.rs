@@ -12,7 +12,7 @@ pub mod pattern;
 use serde::Serialize;
 
 use crate::config::{CallDirection, Config, Mode, RuleAction, RuleConfig};
-use crate::dialog::{InfoAnswer, RecordInfo};
+use crate::dialog::{InfoAnswer, KeyPress, RecordInfo};
 use crate::time::Timestamp;
 
 /// What the policy says about a call at its start.
@@ -35,6 +35,8 @@ pub enum Trigger {
     Policy,
     /// A user's Record INFO.
     Info,
+    /// A user's DTMF keys.
+    Dtmf,
 }
 
 impl Trigger {
@@ -43,6 +45,7 @@ impl Trigger {
         match self {
             Trigger::Policy => "policy",
             Trigger::Info => "info",
+            Trigger::Dtmf => "dtmf",
         }
     }
 }
@@ -266,9 +269,14 @@ fn rule_matches(
 pub struct Control {
     verdict: Verdict,
     open: Option<Trigger>,
+    /// Keys each party pressed lately (caller, callee), with when the last one came.
+    keys: [(String, Option<Timestamp>); 2],
     /// Every decision so far.
     pub decisions: Vec<Decision>,
 }
+
+/// Keys further apart than this start a new sequence.
+const KEY_GAP: crate::time::Duration = crate::time::Duration::from_secs(3);
 
 impl Control {
     /// Decides at the start of a call; returns the control and what to do now.
@@ -277,6 +285,7 @@ impl Control {
         let mut control = Control {
             verdict,
             open: None,
+            keys: [(String::new(), None), (String::new(), None)],
             decisions: Vec::new(),
         };
         control.decisions.push(Decision {
@@ -384,7 +393,7 @@ impl Control {
                 self.note(answered_at, "ignore", format!("{what}: already recording"));
                 Action::None
             }
-            (false, Some(Trigger::Info)) => {
+            (false, Some(Trigger::Info | Trigger::Dtmf)) => {
                 self.open = None;
                 self.note(
                     answered_at,
@@ -400,6 +409,78 @@ impl Control {
             }
             (false, None) => {
                 self.note(answered_at, "ignore", format!("{what}: not recording"));
+                Action::None
+            }
+        }
+    }
+
+    /// Notes that the segment just started covers the call from its first audio (look-back).
+    pub fn note_look_back(&mut self, since: Timestamp) {
+        let reason = "look-back: the recording covers the call from its first audio".to_string();
+        self.note(since, "start", reason);
+    }
+
+    /// Handles a key a party pressed; `user` is the party's number.
+    pub fn on_key(&mut self, policy: &Policy, press: &KeyPress, user: &str) -> Action {
+        let settings = policy.on_demand();
+        let (Some(on), off) = (settings.dtmf_on.as_deref(), settings.dtmf_off.as_deref()) else {
+            return Action::None;
+        };
+        let (keys, last) = &mut self.keys[press.party.index()];
+        if last.is_some_and(|at| press.at.since(at) > KEY_GAP) {
+            keys.clear();
+        }
+        *last = Some(press.at);
+        keys.push(press.digit);
+        if keys.len() > 16 {
+            keys.remove(0);
+        }
+        let start = keys.ends_with(on);
+        let stop = off.is_some_and(|off| keys.ends_with(off));
+        if !start && !stop {
+            return Action::None;
+        }
+        let pressed = if start { on } else { off.unwrap_or_default() };
+        keys.clear();
+        let what = format!("DTMF {pressed} from {}", display_user(user));
+        let at = press.at;
+        if self.verdict == Verdict::Never {
+            self.note(
+                at,
+                "ignore",
+                format!("{what} ignored: this call must never be recorded"),
+            );
+            return Action::None;
+        }
+        if !policy.may_record(user) {
+            self.note(at, "ignore", format!("{what} ignored: no permission"));
+            return Action::None;
+        }
+        match (start, self.open) {
+            (true, None) => {
+                self.open = Some(Trigger::Dtmf);
+                self.note(at, "start", format!("{what}: recording starts"));
+                Action::Start(at, Trigger::Dtmf)
+            }
+            (true, Some(_)) => {
+                self.note(at, "ignore", format!("{what}: already recording"));
+                Action::None
+            }
+            (false, Some(Trigger::Policy)) => {
+                self.note(
+                    at,
+                    "ignore",
+                    format!("{what} ignored: the policy records this whole call"),
+                );
+                Action::None
+            }
+            (false, Some(_)) => {
+                self.open = None;
+                self.note(at, "stop", format!("{what}: recording stops"));
+                Action::Stop(at)
+            }
+            (false, None) => {
+                self.note(at, "ignore", format!("{what}: not recording"));
                 Action::None
             }
         }
@@ -516,6 +597,39 @@ extension = "203"
             c.on_end(Timestamp::from_micros(25_000_000), "bye"),
             Action::Stop(_)
         ));
+    }
+
+    #[test]
+    fn dtmf_sequences_start_and_stop_recording() {
+        let p = policy(&format!(
+            "{BASE}[on_demand]\ndtmf_on = \"*1\"\ndtmf_off = \"*2\"\n"
+        ));
+        let (mut c, _) = Control::start(&p, facts("1001", "2002"), Timestamp::from_micros(0));
+        let press = |digit, s: i64| KeyPress {
+            party: crate::dialog::Party::Caller,
+            digit,
+            at: Timestamp::from_micros(s * 1_000_000),
+        };
+        assert_eq!(c.on_key(&p, &press('*', 1), "1001"), Action::None);
+        assert!(matches!(
+            c.on_key(&p, &press('1', 1), "1001"),
+            Action::Start(_, Trigger::Dtmf)
+        ));
+        // A lone '2' long after the '*' is no stop sequence.
+        assert_eq!(c.on_key(&p, &press('*', 3), "1001"), Action::None);
+        assert_eq!(c.on_key(&p, &press('2', 9), "1001"), Action::None);
+        assert_eq!(c.on_key(&p, &press('*', 10), "1001"), Action::None);
+        assert!(matches!(
+            c.on_key(&p, &press('2', 10), "1001"),
+            Action::Stop(_)
+        ));
+        // The same keys from a user without permission do nothing.
+        assert_eq!(c.on_key(&p, &press('*', 20), "203"), Action::None);
+        assert_eq!(c.on_key(&p, &press('1', 20), "203"), Action::None);
+        assert_eq!(
+            c.decisions.last().unwrap().reason,
+            "DTMF *1 from 203 ignored: no permission"
+        );
     }
 
     #[test]
