@@ -23,9 +23,11 @@ use crate::dialog::{
     Party,
 };
 use crate::journal::{FinishedCall, Journal, JournalError};
+use crate::media::srtp::SrtpContext;
 use crate::media::{Codec, EncoderSettings, SegmentSpec, SegmentWriter};
 use crate::policy::{Action, CallFacts, Control, Policy, Trigger, Verdict};
 use crate::time::{Duration, Timestamp};
+use crate::wire::RtpPacket;
 use crate::wire::sip::{Message, looks_like_sip};
 use crate::wire::tcp::{TcpReassembler, looks_like_websocket_upgrade};
 use crate::wire::{Decoder, L4Payload, LinkType, Transport};
@@ -120,6 +122,18 @@ struct CallMedia {
     /// Look-back: the call's audio is kept from its first packet in case a record button is
     /// pressed later (open once audio comes; `None` once used or when not wanted).
     look_back: LookBack,
+    /// SRTP contexts by sender and SSRC (`None`: no key for it).
+    srtp: HashMap<(Party, u32), Option<SrtpContext>>,
+    /// Why encrypted media could not be recorded, if it could not.
+    srtp_problem: Option<&'static str>,
+}
+
+/// The SRTP context for what `party` sends, from the first SDES key its SDP offered.
+fn srtp_context(call: &Call, party: Party) -> Option<SrtpContext> {
+    call.announced_by(party)
+        .iter()
+        .flat_map(|a| &a.media.crypto)
+        .find_map(|c| SrtpContext::from_sdes(&c.suite, &c.key_params))
 }
 
 /// The look-back state of a call.
@@ -146,6 +160,8 @@ struct Inner {
     media_filter: Option<Box<dyn MediaFilter>>,
     /// Whether on-demand calls keep their audio from the start (`policy.look_back`).
     look_back: bool,
+    /// Decrypted SRTP, reused between packets.
+    srtp_buffer: Vec<u8>,
     disk_full_warned: bool,
     stats: PipelineStats,
     error: Option<JournalError>,
@@ -188,6 +204,7 @@ impl Pipeline {
                 calls: HashMap::new(),
                 media_filter: None,
                 look_back: config.policy.look_back,
+                srtp_buffer: Vec::with_capacity(2048),
                 disk_full_warned: false,
                 stats: PipelineStats::default(),
                 error: None,
@@ -378,7 +395,36 @@ impl Inner {
                     _ => None,
                 };
                 if let Some(writer) = writer {
-                    let result = writer.push_rtp(at, route.party, src, route.codec, &route.packet);
+                    // SRTP: decrypt with the sender's SDES key first.
+                    let clear;
+                    let packet = if route.encrypted {
+                        let Some(call) = self.correlator.call(route.call) else {
+                            return self.drain_events();
+                        };
+                        let key = (route.party, route.packet.ssrc());
+                        let context = media
+                            .srtp
+                            .entry(key)
+                            .or_insert_with(|| srtp_context(call, route.party));
+                        let Some(context) = context.as_mut() else {
+                            media.srtp_problem.get_or_insert("encrypted media without SDES keys in the SDP (DTLS-SRTP?) cannot be recorded");
+                            return self.drain_events();
+                        };
+                        if context.decrypt(payload, &mut self.srtp_buffer).is_err() {
+                            media.srtp_problem.get_or_insert(
+                                "SRTP packets failed authentication with the SDP's keys",
+                            );
+                            return self.drain_events();
+                        }
+                        clear = match RtpPacket::new_checked(self.srtp_buffer.as_slice()) {
+                            Ok(packet) => packet,
+                            Err(_) => return self.drain_events(),
+                        };
+                        &clear
+                    } else {
+                        &route.packet
+                    };
+                    let result = writer.push_rtp(at, route.party, src, route.codec, packet);
                     if let Err(err) = result {
                         let key = route.call;
                         self.segment_error(key, at, err);
@@ -450,6 +496,8 @@ impl Inner {
                         } else {
                             LookBack::Off
                         },
+                        srtp: HashMap::new(),
+                        srtp_problem: None,
                     },
                 );
                 self.apply(key, action)?;
@@ -555,6 +603,9 @@ impl Inner {
             media.notes.push(format!(
                 "audio not recorded: codec {names} cannot be decoded"
             ));
+        }
+        if let Some(problem) = media.srtp_problem {
+            media.notes.push(problem.to_string());
         }
         if media.capture_lost > 0 {
             tracing::warn!(

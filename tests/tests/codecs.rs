@@ -128,3 +128,64 @@ fn a_codec_nothing_decodes_is_journaled_with_a_note() {
     let note = call["note"].as_str().unwrap_or_default();
     assert_eq!(note, "audio not recorded: codec BV32 cannot be decoded");
 }
+
+#[test]
+fn srtp_with_sdes_keys_is_decrypted_and_recorded() {
+    for (tool, package) in [
+        ("tshark", "tshark"),
+        ("sox", "sox"),
+        ("opusdec", "opus-tools"),
+    ] {
+        require_tool(tool, package);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let srtp = tests::fixtures().join("srtp/srtp-record-info.pcap");
+    import_ok(&data, Some("[policy]\ndefault = \"always\"\n"), &[&srtp]);
+    let calls = calls_json(&data);
+    let call = &calls[0];
+    assert!(call["note"].is_null(), "{call:#}");
+    let segment = &call["segments"][0];
+    assert_eq!(segment["caller_packets"], 1201);
+    assert_eq!(segment["callee_packets"], 1201);
+
+    // The recording of the encrypted call holds the voices of the clear one.
+    let original = capture("record-info-on-off.pcap");
+    let reference = dir.path().join("reference");
+    tests::voices::reference_decode(&original, &reference);
+    let streams = call["streams"].as_array().unwrap();
+    for (party, channel) in [("caller", 0), ("callee", 1)] {
+        let stream = streams.iter().find(|s| s["direction"] == party).unwrap();
+        let line = tests::voices::check_channel(
+            &original,
+            &reference,
+            dir.path(),
+            &data,
+            segment,
+            stream,
+            channel,
+        );
+        println!("{line}");
+    }
+}
+
+#[test]
+fn srtp_with_the_wrong_key_is_noted_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    // The caller's SDES key, changed in one base64 character (same length).
+    let mut pcap =
+        tests::pcap_edit::Pcap::read(&tests::fixtures().join("srtp/srtp-record-info.pcap"));
+    pcap.replace_in_frame(3, b"inline:AQIDBAUG", b"inline:BQIDBAUG");
+    let path = dir.path().join("wrong-key.pcap");
+    pcap.write(&path);
+    let data = dir.path().join("data");
+    import_ok(&data, Some("[policy]\ndefault = \"always\"\n"), &[&path]);
+    let call = &calls_json(&data)[0];
+    assert_eq!(
+        call["note"],
+        "SRTP packets failed authentication with the SDP's keys"
+    );
+    // The callee's direction still decrypts.
+    assert_eq!(call["segments"][0]["caller_packets"], 0);
+    assert_eq!(call["segments"][0]["callee_packets"], 1201);
+}

@@ -194,6 +194,8 @@ pub struct RtpRoute<'p> {
     pub party: Party,
     /// What the payload type stands for.
     pub codec: Codec,
+    /// Whether the media is SRTP (the payload must be decrypted first).
+    pub encrypted: bool,
     /// The packet.
     pub packet: RtpPacket<&'p [u8]>,
 }
@@ -667,6 +669,11 @@ impl Correlator {
         }
 
         let (codec, kind) = classify(&announced.media, &packet);
+        let encrypted = announced
+            .media
+            .protocol
+            .to_ascii_uppercase()
+            .contains("SAVP");
         let index = match existing {
             Some(index) => Some(index),
             None if call.streams.len() < MAX_STREAMS_PER_CALL => {
@@ -724,6 +731,7 @@ impl Correlator {
             call: binding.call,
             party: voice,
             codec,
+            encrypted,
             packet,
         })
     }

@@ -8,6 +8,7 @@ pub mod g711;
 pub mod g729;
 pub mod ogg_opus;
 pub mod segment;
+pub mod srtp;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};
