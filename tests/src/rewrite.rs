@@ -45,6 +45,7 @@ pub fn apply(kind: &str, pcap: &Pcap) -> Option<Pcap> {
         "nat" => media_behind_nat(pcap),
         "ssrc-change" => caller_restarts_rtp(pcap),
         "dtmf" => caller_presses_keys(pcap, &[("*1", 3.0), ("*2", 9.0)]),
+        "fork" => a_second_fork_answers(pcap),
         _ => return None,
     })
 }
@@ -580,4 +581,69 @@ pub fn caller_presses_keys(pcap: &Pcap, presses: &[(&str, f64)]) -> Pcap {
     out.records.extend(events);
     out.records.sort_by_key(|r| (r.ts_sec, r.ts_usec));
     out
+}
+
+/// The INVITE forks: a second fork answers 0.5 ms after the first (its own To tag and media
+/// port), and the caller hangs that dialog up at once (ACK, BYE, 200), as a UAC does with a
+/// second 2xx. The call goes on with the first fork.
+fn a_second_fork_answers(pcap: &Pcap) -> Pcap {
+    let fork = |frame: usize, edits: &[(&str, &str)], delay_us: u32| -> Record {
+        let record = &pcap.records[frame - 1];
+        let mut udp = Udp::parse(&record.data).expect("a SIP frame");
+        let mut text = String::from_utf8(udp.payload.clone()).expect("SIP text");
+        for (from, to) in edits {
+            assert_eq!(
+                from.len(),
+                to.len(),
+                "same-length edits keep Content-Length right"
+            );
+            text = text.replace(from, to);
+        }
+        udp.payload = text.into_bytes();
+        let data = udp.build();
+        let usec = record.ts_usec + delay_us;
+        Record {
+            ts_sec: record.ts_sec + usec / 1_000_000,
+            ts_usec: usec % 1_000_000,
+            orig_len: data.len() as u32,
+            data,
+        }
+    };
+    let tag = ("tag=970SIPpTag011", "tag=fork2SIPpTag0");
+    let mut records = pcap.records.clone();
+    records.push(fork(6, &[tag, ("m=audio 7000", "m=audio 7002")], 500));
+    records.push(fork(
+        7,
+        &[tag, ("z9hG4bK-1025-1-4", "z9hG4bK-1025-9-4")],
+        800,
+    ));
+    let bye = [
+        tag,
+        ("z9hG4bK-1025-1-15", "z9hG4bK-1025-9-15"),
+        ("CSeq: 5 BYE", "CSeq: 2 BYE"),
+    ];
+    let bye_at = {
+        // Right after the ACK of the first fork (frame 7).
+        let ack = &pcap.records[6];
+        let first_bye = &pcap.records[2419];
+        let delta = (ack.ts_sec as i64 - first_bye.ts_sec as i64) * 1_000_000 + ack.ts_usec as i64
+            - first_bye.ts_usec as i64
+            + 1000;
+        delta
+    };
+    let mut bye_frame = fork(2420, &bye, 0);
+    let mut ok_frame = fork(2421, &bye, 0);
+    for record in [&mut bye_frame, &mut ok_frame] {
+        let at = record.ts_sec as i64 * 1_000_000 + record.ts_usec as i64 + bye_at;
+        record.ts_sec = (at / 1_000_000) as u32;
+        record.ts_usec = (at % 1_000_000) as u32;
+    }
+    ok_frame.ts_usec += 100;
+    records.push(bye_frame);
+    records.push(ok_frame);
+    records.sort_by_key(|r| (r.ts_sec, r.ts_usec));
+    Pcap {
+        header: pcap.header.clone(),
+        records,
+    }
 }

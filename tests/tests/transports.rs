@@ -81,6 +81,7 @@ fn every_carrier_gives_the_same_journal() {
         "tcp",
         "websocket",
         "port",
+        "fork",
     ];
     for kind in kinds {
         let calls = import_variant(dir.path(), kind);

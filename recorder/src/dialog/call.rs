@@ -202,6 +202,8 @@ pub struct Call {
     pub(super) seen: HashSet<u64>,
     /// CSeq numbers of the INVITEs seen (a new one after the end starts a new call).
     pub(super) invite_cseqs: Vec<u32>,
+    /// The far-end tags of the dialogs a 2xx confirmed (more than one after forking).
+    pub(super) dialogs: Vec<String>,
 }
 
 impl Call {
@@ -235,6 +237,7 @@ impl Call {
             conversation: key,
             seen: HashSet::new(),
             invite_cseqs: Vec::new(),
+            dialogs: Vec::new(),
         }
     }
 

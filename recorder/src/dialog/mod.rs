@@ -423,7 +423,14 @@ impl Correlator {
                 }
             }
             Method::Bye => {
-                if !call.is_ended() {
+                // A forked INVITE may have set up more than one dialog; a BYE ends its own,
+                // and the call ends with the last one.
+                let remote = remote_tag(call, msg);
+                if let Some(tag) = remote {
+                    call.dialogs.retain(|d| d != tag);
+                }
+                let others_up = remote.is_some() && !call.dialogs.is_empty();
+                if !call.is_ended() && !others_up {
                     call.state = CallState::Terminated;
                     call.ended_at = Some(now);
                     call.end_reason = Some(EndReason::Bye);
@@ -493,6 +500,13 @@ impl Correlator {
                 // A 2xx after the call ended (a late copy, or an answer after the ringing
                 // time-out) changes nothing: the call is over in the journal's books.
                 200..=299 if !call.is_ended() => {
+                    let tag = msg.to().and_then(|to| to.tag);
+                    if let Some(tag) = tag
+                        && !call.dialogs.iter().any(|d| d == tag)
+                        && call.dialogs.len() < 8
+                    {
+                        call.dialogs.push(tag.to_string());
+                    }
                     if call.answered_at.is_none() {
                         call.answered_at = Some(now);
                         call.disposition = Some(Disposition::Answered);
@@ -958,6 +972,17 @@ fn dtmf_info_digit(msg: &Message) -> Option<char> {
         "11" => Some('#'),
         _ if value.len() == 1 && matches!(digit, '0'..='9' | '*' | '#' | 'A'..='D') => Some(digit),
         _ => None,
+    }
+}
+
+/// The tag of the far end of the dialog an in-dialog request belongs to: the To tag of the
+/// caller's requests, the From tag of the callee's.
+fn remote_tag<'m>(call: &Call, msg: &'m Message) -> Option<&'m str> {
+    let from = msg.from().and_then(|f| f.tag);
+    let to = msg.to().and_then(|t| t.tag);
+    match (from, call.caller_tag.as_deref()) {
+        (Some(from), Some(caller)) if from == caller => to,
+        _ => from,
     }
 }
 

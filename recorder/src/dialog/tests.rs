@@ -466,3 +466,36 @@ fn dtmf_infos_are_key_presses() {
         .collect();
     assert_eq!(presses, vec![(Party::Caller, '*'), (Party::Caller, '1')]);
 }
+
+#[test]
+fn a_forked_call_ends_with_its_last_dialog() {
+    let mut h = Harness::new();
+    h.sip(0, CALLER, CALLEE, &invite(1, "z9hG4bK1", 6000));
+    h.sip(
+        5,
+        CALLEE,
+        CALLER,
+        &response("180 Ringing", "1 INVITE", "z9hG4bK1", None),
+    );
+    // Two forks answer: b2 (the usual tag) and f3; the caller hangs up on f3 at once.
+    h.sip(
+        900,
+        CALLEE,
+        CALLER,
+        &response("200 OK", "1 INVITE", "z9hG4bK1", Some(7000)),
+    );
+    let fork = response("200 OK", "1 INVITE", "z9hG4bK1", Some(7002)).replace("tag=b2", "tag=f3");
+    h.sip(910, "10.0.0.3:5060", CALLER, &fork);
+    let bye_fork = request("BYE", 2, "z9hG4bK7", "").replace("tag=b2", "tag=f3");
+    h.sip(920, CALLER, "10.0.0.3:5060", &bye_fork);
+    assert!(
+        !h.events.contains(&Event::CallEnded(CallKey(1))),
+        "one dialog is still up"
+    );
+    h.sip(5000, CALLER, CALLEE, &request("BYE", 3, "z9hG4bK8", ""));
+    h.tick(20_000);
+    let call = &h.finished()[0];
+    assert_eq!(call.end_reason, Some(EndReason::Bye));
+    assert_eq!(call.ended_at, Some(at(5000)));
+    assert_eq!(call.answered_at, Some(at(900)));
+}
