@@ -35,6 +35,13 @@ use crate::wire::{Decoder, L4Payload, LinkType, Transport};
 /// Where look-back recordings wait, inside the data folder, until a record button claims them.
 pub const LOOK_BACK_DIR: &str = "recordings/.look-back";
 
+/// The note on a call whose media is encrypted with keys the SDP does not carry.
+const NO_SRTP_KEYS: &str =
+    "encrypted media without SDES keys in the SDP (DTLS-SRTP?) cannot be recorded";
+
+/// The note on a call whose SRTP does not authenticate with the SDP's keys.
+const BAD_SRTP_KEYS: &str = "SRTP packets failed authentication with the SDP's keys";
+
 /// How often time-outs are checked, in capture time.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -407,13 +414,11 @@ impl Inner {
                             .entry(key)
                             .or_insert_with(|| srtp_context(call, route.party));
                         let Some(context) = context.as_mut() else {
-                            media.srtp_problem.get_or_insert("encrypted media without SDES keys in the SDP (DTLS-SRTP?) cannot be recorded");
+                            media.srtp_problem.get_or_insert(NO_SRTP_KEYS);
                             return self.drain_events();
                         };
                         if context.decrypt(payload, &mut self.srtp_buffer).is_err() {
-                            media.srtp_problem.get_or_insert(
-                                "SRTP packets failed authentication with the SDP's keys",
-                            );
+                            media.srtp_problem.get_or_insert(BAD_SRTP_KEYS);
                             return self.drain_events();
                         }
                         clear = match RtpPacket::new_checked(self.srtp_buffer.as_slice()) {
@@ -478,7 +483,8 @@ impl Inner {
                     verdict,
                     control.verdict_reason(),
                 )?;
-                tracing::debug!(call = key.0, caller = %call.caller, callee = %call.callee, verdict, "call");
+                let (caller, callee) = (&call.caller, &call.callee);
+                tracing::debug!(call = key.0, %caller, %callee, verdict, "call");
                 self.calls.insert(
                     key,
                     CallMedia {

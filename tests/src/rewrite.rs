@@ -397,7 +397,8 @@ pub fn sip_over_tcp(pcap: &Pcap, websocket: bool) -> Pcap {
 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: sip\r\n\
 Sec-WebSocket-Version: 13\r\n\r\n"
                 } else {
-                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\n\
 Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip\r\n\r\n"
                 };
                 records.push(segment(direction.seq, (false, true), head));
@@ -626,10 +627,10 @@ fn a_second_fork_answers(pcap: &Pcap) -> Pcap {
         // Right after the ACK of the first fork (frame 7).
         let ack = &pcap.records[6];
         let first_bye = &pcap.records[2419];
-        let delta = (ack.ts_sec as i64 - first_bye.ts_sec as i64) * 1_000_000 + ack.ts_usec as i64
+
+        (ack.ts_sec as i64 - first_bye.ts_sec as i64) * 1_000_000 + ack.ts_usec as i64
             - first_bye.ts_usec as i64
-            + 1000;
-        delta
+            + 1000
     };
     let mut bye_frame = fork(2420, &bye, 0);
     let mut ok_frame = fork(2421, &bye, 0);

@@ -282,8 +282,10 @@ fn sip_burst(path: &Path, count: u32) {
     let mut records = Vec::new();
     for i in 0..count {
         let text = format!(
-            "OPTIONS sip:probe@10.98.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.98.0.1;branch=z9hG4bK{i}\r\n\
-             From: <sip:flood@10.98.0.1>;tag={i}\r\nTo: <sip:probe@10.98.0.2>\r\nCall-ID: burst-{i}\r\n\
+            "OPTIONS sip:probe@10.98.0.2 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 10.98.0.1;branch=z9hG4bK{i}\r\n\
+             From: <sip:flood@10.98.0.1>;tag={i}\r\nTo: <sip:probe@10.98.0.2>\r\n\
+             Call-ID: burst-{i}\r\n\
              CSeq: 1 OPTIONS\r\nX-Padding: {}\r\nContent-Length: 0\r\n\r\n",
             "x".repeat(400)
         );

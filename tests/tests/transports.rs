@@ -166,7 +166,8 @@ fn media_behind_static_nat_is_found_through_the_alias_map() {
     assert_eq!(calls[0]["recorded"], false);
 
     let aliased = format!(
-        "{MAY_RECORD}[nat.aliases]\n\"10.77.0.1\" = \"198.51.100.1\"\n\"10.77.0.2\" = \"192.0.2.50\"\n"
+        "{MAY_RECORD}[nat.aliases]\n\"10.77.0.1\" = \"198.51.100.1\"\n\
+         \"10.77.0.2\" = \"192.0.2.50\"\n"
     );
     let dir = tempfile::tempdir().unwrap();
     let calls = import_variant_with(dir.path(), "nat", &aliased);

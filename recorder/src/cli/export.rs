@@ -240,7 +240,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     drop(guard);
 
     eprintln!(
-        "exported {} calls and {segments} recordings to {} (check with: cd {} && sha256sum -c SHA256SUMS)",
+        "exported {} calls and {segments} recordings to {} \
+         (check with: cd {} && sha256sum -c SHA256SUMS)",
         calls.len(),
         args.out.display(),
         args.out.display()

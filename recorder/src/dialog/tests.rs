@@ -78,7 +78,8 @@ impl Harness {
 
 fn invite(cseq: u32, branch: &str, sdp_port: u16) -> String {
     let body = format!(
-        "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio {sdp_port} RTP/AVP 0\n"
+        "v=0\no=- 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\n\
+         m=audio {sdp_port} RTP/AVP 0\n"
     );
     format!(
         "INVITE sip:2002@10.0.0.2 SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1;branch={branch}\n\
@@ -90,7 +91,12 @@ Content-Type: application/sdp\nContent-Length: {}\n\n{body}",
 
 fn response(code: &str, cseq: &str, branch: &str, sdp_port: Option<u16>) -> String {
     let body = sdp_port
-        .map(|p| format!("v=0\no=- 1 1 IN IP4 10.0.0.2\ns=-\nc=IN IP4 10.0.0.2\nt=0 0\nm=audio {p} RTP/AVP 0\n"))
+        .map(|p| {
+            format!(
+                "v=0\no=- 1 1 IN IP4 10.0.0.2\ns=-\nc=IN IP4 10.0.0.2\nt=0 0\n\
+                 m=audio {p} RTP/AVP 0\n"
+            )
+        })
         .unwrap_or_default();
     let kind = if body.is_empty() {
         ""
@@ -98,7 +104,8 @@ fn response(code: &str, cseq: &str, branch: &str, sdp_port: Option<u16>) -> Stri
         "Content-Type: application/sdp\n"
     };
     format!(
-        "SIP/2.0 {code}\nVia: SIP/2.0/UDP 10.0.0.1;branch={branch}\nFrom: \"Alice\" <sip:1001@x>;tag=a1\n\
+        "SIP/2.0 {code}\nVia: SIP/2.0/UDP 10.0.0.1;branch={branch}\n\
+From: \"Alice\" <sip:1001@x>;tag=a1\n\
 To: <sip:2002@x>;tag=b2\nCall-ID: c1@x\nCSeq: {cseq}\n{kind}Content-Length: {}\n\n{body}",
         body.replace('\n', "\r\n").len()
     )

@@ -184,7 +184,8 @@ impl Journal {
             );
         }
         let calls = self.conn.execute(
-            "UPDATE calls SET state = 'finished', end_reason = coalesce(end_reason, 'capture_stopped'), \
+            "UPDATE calls SET state = 'finished', \
+             end_reason = coalesce(end_reason, 'capture_stopped'), \
              note = coalesce(note || '; ', '') || 'interrupted by a crash' WHERE state = 'active'",
             [],
         )?;
@@ -270,8 +271,16 @@ impl Journal {
     ) -> Result<(), JournalError> {
         self.commit()?;
         self.conn.execute(
-            "UPDATE imports SET finished_us = ?, packets = ?, calls = ?, status = ?, note = ? WHERE id = ?",
-            params![now.as_micros(), packets as i64, calls as i64, status, note, id],
+            "UPDATE imports SET finished_us = ?, packets = ?, calls = ?, status = ?, note = ? \
+             WHERE id = ?",
+            params![
+                now.as_micros(),
+                packets as i64,
+                calls as i64,
+                status,
+                note,
+                id
+            ],
         )?;
         self.import_id = None;
         Ok(())
@@ -422,9 +431,11 @@ impl Journal {
         let call = finished.call;
         let key = call.key.0;
         self.conn.execute(
-            "UPDATE calls SET caller = ?, callee = ?, answered_us = ?, ended_us = ?, disposition = ?, \
+            "UPDATE calls SET caller = ?, callee = ?, answered_us = ?, ended_us = ?, \
+             disposition = ?, \
              end_reason = ?, final_status = ?, state = 'finished', recorded = ?, rtcp_packets = ?, \
-             other_media_packets = ?, dropped_messages = ?, note = ?, capture_lost = ? WHERE id = ?",
+             other_media_packets = ?, dropped_messages = ?, note = ?, capture_lost = ? \
+             WHERE id = ?",
             params![
                 call.caller,
                 call.callee,
