@@ -120,7 +120,7 @@ fn a_refused_info_records_nothing() {
     assert!(
         reasons
             .iter()
-            .any(|r| r == "INFO Record: off from 1001: not recording")
+            .any(|r| r == "INFO Record: off from 1001 accepted: not recording")
     );
 }
 

@@ -12,12 +12,11 @@
 //! reports them. Either way the export is written to the audit log.
 
 use std::fs;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -153,7 +152,10 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         .flat_map(|c| &c.segments)
         .filter(|s| has_file(&s.status))
         .count();
-    let progress = progress_bar(segments as u64);
+    let progress = super::progress_bar(
+        segments as u64,
+        "exporting [{bar:30}] {pos}/{len} recordings",
+    );
     let mut sums: Vec<(String, String)> = Vec::new();
 
     for call in &mut calls {
@@ -385,16 +387,4 @@ fn manifest_csv(calls: &[CallView]) -> anyhow::Result<Vec<u8>> {
         }
     }
     Ok(writer.into_inner()?)
-}
-
-fn progress_bar(total: u64) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() || total == 0 {
-        return None;
-    }
-    let bar = ProgressBar::new(total);
-    let style = ProgressStyle::with_template("exporting [{bar:30}] {pos}/{len} recordings")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    bar.set_style(style);
-    Some(bar)
 }

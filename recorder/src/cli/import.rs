@@ -1,13 +1,12 @@
 //! `recorder import`: capture files through the whole pipeline into the journal.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
 use super::{ImportArgs, load_config};
@@ -219,15 +218,8 @@ fn import_file(
     }
 }
 
-fn progress_bar(size: u64, path: &Path) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::new(size);
-    let style = ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    bar.set_style(style);
+fn progress_bar(size: u64, path: &Path) -> Option<indicatif::ProgressBar> {
+    let bar = super::progress_bar(size, "{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -304,6 +304,21 @@ pub fn read_password(prompt: &str) -> anyhow::Result<String> {
     Ok(password)
 }
 
+/// A progress bar on standard error when it is a terminal (none in scripts and logs), with
+/// an indicatif template such as `"{msg} [{bar:30}] {pos}/{len}"`.
+pub fn progress_bar(total: u64, template: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || total == 0 {
+        return None;
+    }
+    let style = indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(style);
+    Some(bar)
+}
+
 /// Loads the configuration file, or the defaults when none is given.
 pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
     match path {

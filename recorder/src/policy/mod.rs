@@ -379,39 +379,8 @@ impl Control {
             }
         };
 
-        match (on, self.open) {
-            (true, None) => {
-                self.open = Some(Trigger::Info);
-                self.note(
-                    answered_at,
-                    "start",
-                    format!("{what} accepted: recording starts"),
-                );
-                Action::Start(answered_at, Trigger::Info)
-            }
-            (true, Some(_)) => {
-                self.note(answered_at, "ignore", format!("{what}: already recording"));
-                Action::None
-            }
-            (false, Some(Trigger::Info | Trigger::Dtmf)) => {
-                self.open = None;
-                self.note(
-                    answered_at,
-                    "stop",
-                    format!("{what} accepted: recording stops"),
-                );
-                Action::Stop(answered_at)
-            }
-            (false, Some(Trigger::Policy)) => {
-                let reason = format!("{what} ignored: the policy records this whole call");
-                self.note(answered_at, "ignore", reason);
-                Action::None
-            }
-            (false, None) => {
-                self.note(answered_at, "ignore", format!("{what}: not recording"));
-                Action::None
-            }
-        }
+        let what = format!("{what} accepted");
+        self.switch(on, &what, answered_at, Trigger::Info)
     }
 
     /// Notes that the segment just started covers the call from its first audio (look-back).
@@ -456,22 +425,24 @@ impl Control {
             self.note(at, "ignore", format!("{what} ignored: no permission"));
             return Action::None;
         }
-        match (start, self.open) {
+        self.switch(start, &what, at, Trigger::Dtmf)
+    }
+
+    /// Switches recording on or off for a user's request (`what` names it for the reasons).
+    fn switch(&mut self, on: bool, what: &str, at: Timestamp, trigger: Trigger) -> Action {
+        match (on, self.open) {
             (true, None) => {
-                self.open = Some(Trigger::Dtmf);
+                self.open = Some(trigger);
                 self.note(at, "start", format!("{what}: recording starts"));
-                Action::Start(at, Trigger::Dtmf)
+                Action::Start(at, trigger)
             }
             (true, Some(_)) => {
                 self.note(at, "ignore", format!("{what}: already recording"));
                 Action::None
             }
             (false, Some(Trigger::Policy)) => {
-                self.note(
-                    at,
-                    "ignore",
-                    format!("{what} ignored: the policy records this whole call"),
-                );
+                let reason = format!("{what}: ignored, the policy records this whole call");
+                self.note(at, "ignore", reason);
                 Action::None
             }
             (false, Some(_)) => {
