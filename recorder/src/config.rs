@@ -245,6 +245,21 @@ pub struct RecordingConfig {
     /// libopus complexity 0-10.
     #[serde(default = "default_complexity")]
     pub complexity: i32,
+    /// Which of libopus's coders to use.
+    #[serde(default)]
+    pub coder: Coder,
+}
+
+/// libopus's two coders.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Coder {
+    /// SILK (the speech coder): keeps the two parties apart on their channels.
+    #[default]
+    Speech,
+    /// CELT (the transform coder): about twice as fast on telephone audio, but its intensity
+    /// stereo lets a loud party leak into a quiet party's channel at these bitrates.
+    Fast,
 }
 
 impl Default for RecordingConfig {
@@ -252,6 +267,7 @@ impl Default for RecordingConfig {
         RecordingConfig {
             bitrate: default_bitrate(),
             complexity: default_complexity(),
+            coder: Coder::Speech,
         }
     }
 }
@@ -261,7 +277,7 @@ fn default_bitrate() -> i32 {
 }
 
 fn default_complexity() -> i32 {
-    3
+    0
 }
 
 /// `[timeouts]`, in seconds.

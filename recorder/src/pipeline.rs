@@ -207,6 +207,7 @@ impl Pipeline {
                 encoder: EncoderSettings {
                     bitrate: config.recording.bitrate,
                     complexity: config.recording.complexity,
+                    speech: config.recording.coder == crate::config::Coder::Speech,
                 },
                 calls: HashMap::new(),
                 media_filter: None,
