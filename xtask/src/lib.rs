@@ -1,0 +1,4 @@
+//! What `cargo xtask` does, as a library: the deterministic call capture generator
+//! ([`traffic`]), which the end-to-end tests use too.
+
+pub mod traffic;
