@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use xtask::traffic;
+use xtask::{bench, traffic};
 
 /// Build helpers, the capture generator and the benchmarks.
 #[derive(Debug, Parser)]
@@ -22,6 +22,28 @@ enum Task {
     Oracle,
     /// Write a capture of concurrent SIP calls with G.711 speech (deterministic from a seed).
     Gen(GenArgs),
+    /// Measure the recorder beside tshark and opusenc and write BENCHMARKS.md.
+    Bench(BenchArgs),
+}
+
+/// `cargo xtask bench`.
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// A smaller run (a minute or two) to try the harness.
+    #[arg(long)]
+    quick: bool,
+    /// Runs of each measurement (medians are over these) [default: 5, 3 for the slow ones].
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Skip the live eBPF capture part (it needs root).
+    #[arg(long)]
+    no_live: bool,
+    /// Where generated captures and data folders go [default: bench/ in the build folder].
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// The report to write [default: BENCHMARKS.md at the repository root].
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// `cargo xtask gen`.
@@ -78,6 +100,15 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Task::Oracle => oracle(),
         Task::Gen(args) => gen_capture(&args),
+        Task::Bench(args) => bench::run(&bench::BenchOptions {
+            quick: args.quick,
+            runs: args.runs,
+            no_live: args.no_live,
+            work: args.work,
+            out: args
+                .out
+                .unwrap_or_else(|| bench::repo_root().join("BENCHMARKS.md")),
+        }),
     }
 }
 
