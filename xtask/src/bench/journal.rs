@@ -117,6 +117,11 @@ pub fn run(bench: &mut Bench) -> anyhow::Result<JournalBench> {
             .context("filling the synthetic journal")?;
     }
     let build_seconds = started.elapsed().as_secs_f64();
+    bench.report.command(
+        "journal: the synthetic calls (SQL of `fill_sql` in xtask/src/bench/journal.rs, run on \
+         a new journal)",
+        &format!("INSERT INTO calls ... FROM range(1, {n} + 1) t(i); INSERT INTO streams ..."),
+    );
     let bytes = std::fs::metadata(dir.join("journal.duckdb"))?.len();
     eprintln!("journal of {n} calls built in {build_seconds:.1} s");
 

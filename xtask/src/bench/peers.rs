@@ -102,10 +102,9 @@ pub fn run(bench: &mut Bench, t: &Throughput) -> anyhow::Result<Peers> {
 
     let wav = wav(bench, t, t.audio_seconds)?;
     bench.report.command(
-        "the WAV for opusenc",
+        "the WAV for opusenc (its raw audio is the capture's calls, decoded, from the generator)",
         &format!(
-            "sox -t raw -r 8000 -e signed-integer -b 16 -c 2 audio.raw {} (the raw audio is \
-             the capture's calls, decoded, from the generator)",
+            "sox -t raw -r 8000 -e signed-integer -b 16 -c 2 audio.raw {}",
             wav.display()
         ),
     );

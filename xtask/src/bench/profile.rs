@@ -213,13 +213,21 @@ fn profile_import(
             Some((_, share)) => *share += percents[0],
             None => groups.push((name.to_string(), percents[0])),
         }
-        if profile.top_self.len() < 12 {
-            profile
-                .top_self
-                .push((format!("{symbol} ({dso})"), percents[0]));
+        // Libraries shipped without symbols (Debian's libopus) show as addresses: one line
+        // per library instead.
+        let function = if symbol.starts_with("0x") {
+            format!("functions without symbols ({dso})")
+        } else {
+            format!("{symbol} ({dso})")
+        };
+        match profile.top_self.iter_mut().find(|(f, _)| *f == function) {
+            Some((_, share)) => *share += percents[0],
+            None => profile.top_self.push((function, percents[0])),
         }
     }
     groups.sort_by(|a, b| b.1.total_cmp(&a.1));
+    profile.top_self.sort_by(|a, b| b.1.total_cmp(&a.1));
+    profile.top_self.truncate(12);
     profile.groups = groups;
 
     let tree = report(
