@@ -118,8 +118,7 @@ pub fn run(bench: &mut Bench) -> anyhow::Result<JournalBench> {
     }
     let build_seconds = started.elapsed().as_secs_f64();
     bench.report.command(
-        "journal: the synthetic calls (SQL of `fill_sql` in xtask/src/bench/journal.rs, run on \
-         a new journal)",
+        "journal: the synthetic calls (`fill_sql` in xtask/src/bench/journal.rs)",
         &format!("INSERT INTO calls ... FROM range(1, {n} + 1) t(i); INSERT INTO streams ..."),
     );
     let bytes = std::fs::metadata(dir.join("journal.duckdb"))?.len();

@@ -276,11 +276,16 @@ fn preamble(options: &BenchOptions, bench: &Bench, machine: &str, elapsed: f64) 
          smaller run, `--no-live` skips the part that needs root.\n\n\
          How to read it: the machine is shared with builds, so wall-clock times are noisy. Rates \
          are computed from **CPU time** (user + system of the measured process and all its \
-         threads, from `wait4`), the median of {runs} runs ({slow} for the slow ones: recording \
-         on, opusenc); \"per core\" means per CPU-second.\n\n\
+         threads, from `wait4`), {runs}; \"per core\" means per CPU-second.\n\n\
          ## Machine\n\n{machine}",
         work = bench.work.display(),
-        runs = bench.sizes.runs,
-        slow = bench.sizes.slow_runs,
+        runs = if bench.sizes.runs == 1 && bench.sizes.slow_runs == 1 {
+            "from a single run of each".to_string()
+        } else {
+            format!(
+                "the median of {} runs ({} for the slow ones: recording on, opusenc)",
+                bench.sizes.runs, bench.sizes.slow_runs
+            )
+        },
     )
 }

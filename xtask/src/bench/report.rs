@@ -81,9 +81,46 @@ impl Report {
         for (what, line) in &self.commands {
             let _ = write!(out, "- {what}:\n\n  ```sh\n  {line}\n  ```\n\n");
         }
-        std::fs::write(path, out)?;
+        std::fs::write(path, wrap(&out, 100))?;
         Ok(())
     }
+}
+
+/// Wraps the prose lines of Markdown at `width` columns (tables, headings, lists and code
+/// stay as they are), so the report reads and diffs well.
+pub fn wrap(markdown: &str, width: usize) -> String {
+    let mut out = String::with_capacity(markdown.len());
+    let mut in_code = false;
+    for line in markdown.lines() {
+        let fence = line.trim_start().starts_with("```");
+        if fence {
+            in_code = !in_code;
+        }
+        let prose = !in_code
+            && !fence
+            && !line.starts_with(['|', '#', '-', ' '])
+            && line.chars().count() > width;
+        if !prose {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let mut current = String::new();
+        for word in line.split(' ') {
+            if !current.is_empty() && current.chars().count() + 1 + word.chars().count() > width {
+                out.push_str(&current);
+                out.push('\n');
+                current.clear();
+            }
+            if !current.is_empty() {
+                current.push(' ');
+            }
+            current.push_str(word);
+        }
+        out.push_str(&current);
+        out.push('\n');
+    }
+    out
 }
 
 /// A Markdown table.
@@ -193,6 +230,10 @@ mod tests {
         assert_eq!(thousands(1234567.4), "1,234,567");
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(-1000.0), "-1,000");
+        assert_eq!(
+            wrap("aaa bbb ccc\n| x y z |\n", 7),
+            "aaa bbb\nccc\n| x y z |\n"
+        );
         let t = table(&["a", "b"], &[vec!["1".into(), "2".into()]]);
         assert_eq!(t, "| a | b |\n|---|---|\n| 1 | 2 |\n");
     }
