@@ -59,6 +59,11 @@ if [ ! -x "$linker_root/bin/bpf-linker" ] \
     echo "$ebpf_toolchain" > "$linker_root/toolchain"
 fi
 
+# cargo fuzz (libFuzzer) runs the fuzz targets in fuzz/ with the same nightly toolchain.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo +"$ebpf_toolchain" install cargo-fuzz@0.13.2 --locked
+fi
+
 cargo build --release --workspace
 bin=/var/cache/recorder/target/release/recorder
 ln -sf "$bin" /usr/local/bin/recorder
