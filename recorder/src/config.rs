@@ -53,6 +53,18 @@ pub struct Config {
     /// Time-outs for calls whose end is never seen.
     #[serde(default)]
     pub timeouts: TimeoutConfig,
+    /// How long calls and recordings are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Calls that ended more than this many days ago are deleted with their recordings,
+    /// unless under legal hold; absent, everything is kept.
+    pub days: Option<u32>,
 }
 
 /// `[capture]`.
@@ -324,6 +336,11 @@ impl Config {
         }
         if self.timeouts.ringing < 5 || self.timeouts.media < 5 {
             return Err("timeouts.ringing and timeouts.media must be at least 5 seconds".into());
+        }
+        if self.retention.days == Some(0) {
+            return Err(
+                "retention.days must be at least 1 (leave it out to keep everything)".into(),
+            );
         }
         if self.capture.sip_ports.is_empty() {
             return Err("capture.sip_ports must name at least one port".into());

@@ -2,14 +2,17 @@
 
 pub mod calls;
 pub mod export;
+pub mod hold;
 pub mod import;
 pub mod policy;
 pub mod remote;
+pub mod retention;
 pub mod run;
 pub mod serve;
 pub mod status;
 pub mod streams;
 pub mod user;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +56,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage the web journal's users.
     User(UserArgs),
+    /// Check the audit log's hash chain and every recording's SHA-256 against the journal.
+    Verify(VerifyArgs),
+    /// Delete calls and recordings older than the retention period (except legal holds).
+    Retention(RetentionArgs),
+    /// Put calls under legal hold (retention keeps them), lift holds, list them.
+    Hold(HoldArgs),
 }
 
 /// How `recorder run` captures.
@@ -256,6 +265,72 @@ pub struct ServeArgs {
     pub secure_cookies: bool,
 }
 
+/// `recorder verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The data folder.
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+}
+
+/// `recorder retention`.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// The data folder.
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+    /// The configuration file (TOML), for `[retention] days`.
+    #[arg(long, env = "RECORDER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Keep this many days instead of the configured retention.
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Only list what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `recorder hold`.
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: HoldCommand,
+}
+
+/// `recorder hold ...`.
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Put a call under legal hold: retention keeps it until the hold is removed.
+    Add {
+        /// The data folder.
+        #[arg(long, env = "RECORDER_DATA")]
+        data: PathBuf,
+        /// The call's journal id (`id` in `recorder calls --json`).
+        call: i64,
+        /// Why it is kept (case, order); stored and audited.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a call's legal hold.
+    Remove {
+        /// The data folder.
+        #[arg(long, env = "RECORDER_DATA")]
+        data: PathBuf,
+        /// The call's journal id.
+        call: i64,
+        /// Why the hold ends (audited).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List the calls under legal hold (id, Call-ID, since, by, reason).
+    List {
+        /// The data folder.
+        #[arg(long, env = "RECORDER_DATA")]
+        data: PathBuf,
+    },
+}
+
 /// `recorder user`.
 #[derive(Debug, Args)]
 pub struct UserArgs {
@@ -324,5 +399,8 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Policy(args) => policy::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::User(args) => user::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Retention(args) => retention::run(&args),
+        Command::Hold(args) => hold::run(&args),
     }
 }

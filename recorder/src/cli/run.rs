@@ -77,6 +77,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             .context("installing signal handler")?;
     }
 
+    let retention = match config.retention.days {
+        Some(days) => Some(super::retention::spawn(
+            &journal,
+            &args.data,
+            days,
+            Arc::clone(&stop),
+        )?),
+        None => None,
+    };
     let mut pipeline = Pipeline::new(&config, journal);
     if let Some(filter) = source.take_media_filter() {
         pipeline.set_media_filter(filter);
@@ -137,6 +146,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     drop(source);
     if let Some(web) = web {
         web.stop();
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(thread) = retention {
+        let _ = thread.join();
     }
     finished.context("writing the journal")?;
     if let Some(err) = failure {

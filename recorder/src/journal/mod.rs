@@ -6,8 +6,11 @@
 //! row is written when it opens (status `recording`) and completed when it closes; on open,
 //! rows left `recording` by a crash become `incomplete` with the digest of what is on disk.
 
+pub mod audit;
 pub mod query;
+pub mod retention;
 pub mod store;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -105,6 +108,7 @@ impl Journal {
         let path = dir.join(JOURNAL_FILE);
         let conn = open_connection(&path, false)?;
         conn.execute_batch(include_str!("schema.sql"))?;
+        audit::seal_unchained(&conn)?;
 
         let next_call: i64 =
             conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM calls", [], |r| {
