@@ -102,6 +102,30 @@ pub struct RunArgs {
     /// Mark the session cookie Secure (when a TLS proxy serves the journal over HTTPS).
     #[arg(long)]
     pub secure_cookies: bool,
+    /// Serve HTTPS: the certificate chain (PEM); needs --tls-key. Cookies are then Secure.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// HTTPS for the web journal.
+#[derive(Debug, Args, Clone)]
+pub struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, env = "RECORDER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1); needs --tls-cert.
+    #[arg(long, env = "RECORDER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The loaded TLS configuration, when asked for.
+    pub fn load(&self) -> anyhow::Result<Option<std::sync::Arc<web::tls::ServerConfig>>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(web::tls::load(cert, key)?)),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// `recorder status`.
@@ -263,6 +287,9 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure (when a TLS proxy serves the journal over HTTPS).
     #[arg(long)]
     pub secure_cookies: bool,
+    /// Serve HTTPS: the certificate chain (PEM); needs --tls-key. Cookies are then Secure.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// `recorder verify`.

@@ -133,7 +133,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 reported_loss = live.capture_lost;
             }
             let mut status = status(&description, started_at, &live, &pipeline, None);
-            status.web = web.as_ref().map(|w| format!("http://{}", w.addr()));
+            let scheme = if args.tls.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            status.web = web.as_ref().map(|w| format!("{scheme}://{}", w.addr()));
             write_status(&args.data, &status);
         }
     }
@@ -174,6 +179,7 @@ fn start_web(
     let config = web::WebConfig {
         listen,
         secure_cookies: args.secure_cookies,
+        tls: args.tls.load()?,
         ..web::WebConfig::default()
     };
     let background = web::Background::start(Arc::new(store), &config)
