@@ -398,6 +398,42 @@ impl Journal {
         Ok(())
     }
 
+    /// Marks a segment whose writing stopped at `at` (the disk filled up): `incomplete` with
+    /// the digest of what reached the disk, which plays up to its last whole page; `failed`
+    /// (and the file removed) when nothing but headers did.
+    pub fn segment_cut_short(
+        &mut self,
+        id: i64,
+        at: Timestamp,
+    ) -> Result<&'static str, JournalError> {
+        let Some(rel) = self.segment_path(id)? else {
+            return Ok("failed");
+        };
+        let path = self.dir.join(&rel);
+        match std::fs::read(&path) {
+            // Two header pages take about a kilobyte; audio pages follow.
+            Ok(data) if data.len() > 1024 => {
+                self.begin()?;
+                self.conn.execute(
+                    "UPDATE segments SET status = 'incomplete', ended_us = ?, sha256 = ?, bytes = ? \
+                     WHERE id = ?",
+                    params![
+                        at.as_micros(),
+                        hex::encode(Sha256::digest(&data)),
+                        data.len() as i64,
+                        id
+                    ],
+                )?;
+                Ok("incomplete")
+            }
+            _ => {
+                let _ = std::fs::remove_file(&path);
+                self.segment_failed(id, at)?;
+                Ok("failed")
+            }
+        }
+    }
+
     /// Marks a segment whose file could not be written.
     pub fn segment_failed(&mut self, id: i64, at: Timestamp) -> Result<(), JournalError> {
         self.begin()?;
