@@ -106,6 +106,28 @@ pub struct PipelineStats {
     pub segments_failed: u64,
 }
 
+/// What the bounded tables evicted (see [`Pipeline::evictions`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Evictions {
+    /// Calls given up because the call table was full.
+    pub calls: u64,
+    /// TCP streams dropped (table full or byte budget spent).
+    pub tcp_streams: u64,
+    /// Bytes those TCP streams held.
+    pub tcp_bytes: u64,
+    /// Partial IP datagrams dropped.
+    pub fragments: u64,
+    /// Unsignalled RTP streams dropped.
+    pub unbound_streams: u64,
+}
+
+impl Evictions {
+    /// Whether any table evicted anything.
+    pub fn any(&self) -> bool {
+        *self != Evictions::default()
+    }
+}
+
 struct CallMedia {
     control: Control,
     segment: Option<SegmentWriter>,
@@ -161,6 +183,7 @@ impl Pipeline {
             record_header: config.on_demand.header.clone(),
             ringing_timeout: Duration::from_secs(i64::from(config.timeouts.ringing)),
             media_timeout: Duration::from_secs(i64::from(config.timeouts.media)),
+            max_calls: config.limits.calls,
             ..CorrelatorConfig::default()
         };
         let first_key = journal.next_call_id();
@@ -169,9 +192,13 @@ impl Pipeline {
             inner: Inner {
                 data_dir: journal.dir().to_path_buf(),
                 sip_ports: config.capture.sip_ports.iter().copied().collect(),
-                tcp: TcpReassembler::default(),
+                tcp: TcpReassembler::with_budget(
+                    config.limits.tcp_streams,
+                    config.limits.tcp_buffer_mib << 20,
+                    Duration::from_secs(600),
+                ),
                 correlator: Correlator::new(correlator_config, first_key),
-                unbound: UnboundStreams::default(),
+                unbound: UnboundStreams::with_limit(config.limits.unbound_streams),
                 policy: Policy::new(config),
                 journal,
                 encoder: EncoderSettings {
@@ -224,6 +251,18 @@ impl Pipeline {
     /// The wire decoder's counters.
     pub fn decode_stats(&self) -> crate::wire::DecodeStats {
         self.decoder.stats
+    }
+
+    /// Entries every bounded table evicted so far: calls, TCP streams (and their bytes), IP
+    /// fragment datagrams, unsignalled RTP streams.
+    pub fn evictions(&self) -> Evictions {
+        Evictions {
+            calls: self.inner.correlator.stats.calls_evicted,
+            tcp_streams: self.inner.tcp.stats.streams_evicted,
+            tcp_bytes: self.inner.tcp.stats.bytes_evicted,
+            fragments: self.decoder.frag_stats().evicted,
+            unbound_streams: self.inner.unbound.evicted,
+        }
     }
 
     /// Calls followed now.
