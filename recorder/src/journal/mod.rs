@@ -190,6 +190,12 @@ impl Journal {
         Ok(())
     }
 
+    /// Runs a statement through the connection's statement cache: the pipeline writes the same
+    /// few statements for every call, and parsing them each time cost more than running them.
+    fn exec(&self, sql: &str, params: impl duckdb::Params) -> Result<usize, JournalError> {
+        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
+    }
+
     fn begin(&mut self) -> Result<(), JournalError> {
         if !self.in_transaction {
             self.conn.execute_batch("BEGIN TRANSACTION")?;
@@ -278,7 +284,7 @@ impl Journal {
         decision: &str,
     ) -> Result<(), JournalError> {
         self.begin()?;
-        self.conn.execute(
+        self.exec(
             "INSERT INTO calls (id, call_id, caller, caller_name, callee, direction, started_us, \
              state, recorded, verdict, decision, user_agent, joined_midway, import_id, \
              conversation) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', false, ?, ?, ?, ?, ?, ?)",
@@ -305,7 +311,7 @@ impl Journal {
     /// Records when a call was answered.
     pub fn call_answered(&mut self, call: i64, at: Timestamp) -> Result<(), JournalError> {
         self.begin()?;
-        self.conn.execute(
+        self.exec(
             "UPDATE calls SET answered_us = ?, disposition = 'answered' WHERE id = ?",
             params![at.as_micros(), call],
         )?;
@@ -315,7 +321,7 @@ impl Journal {
     /// Records how a call ended (its media may still trickle in until it is finished).
     pub fn call_ended(&mut self, call: &Call) -> Result<(), JournalError> {
         self.begin()?;
-        self.conn.execute(
+        self.exec(
             "UPDATE calls SET ended_us = ?, disposition = ?, end_reason = ?, final_status = ? \
              WHERE id = ?",
             params![
@@ -343,7 +349,7 @@ impl Journal {
         self.next_segment += 1;
         let date = at.to_datetime().format("%Y/%m/%d");
         let rel = format!("{RECORDINGS_DIR}/{date}/{id}.opus");
-        self.conn.execute(
+        self.exec(
             "INSERT INTO segments VALUES (?, ?, ?, ?, NULL, ?, ?, NULL, NULL, 'recording', 0, 0)",
             params![id, call, seq, at.as_micros(), trigger.as_str(), rel],
         )?;
@@ -355,7 +361,7 @@ impl Journal {
     /// Completes a segment's row.
     pub fn segment_closed(&mut self, segment: &FinishedSegment) -> Result<(), JournalError> {
         self.begin()?;
-        self.conn.execute(
+        self.exec(
             "UPDATE segments SET started_us = ?, ended_us = ?, sha256 = ?, bytes = ?, \
              status = 'complete', caller_packets = ?, callee_packets = ? WHERE id = ?",
             params![
@@ -386,7 +392,7 @@ impl Journal {
     /// Marks a segment that got no audio at all (its file was removed).
     pub fn segment_empty(&mut self, segment: &FinishedSegment) -> Result<(), JournalError> {
         self.begin()?;
-        self.conn.execute(
+        self.exec(
             "UPDATE segments SET started_us = ?, ended_us = ?, status = 'empty', sha256 = NULL, \
              bytes = 0 WHERE id = ?",
             params![
@@ -414,7 +420,7 @@ impl Journal {
             // Two header pages take about a kilobyte; audio pages follow.
             Ok(data) if data.len() > 1024 => {
                 self.begin()?;
-                self.conn.execute(
+                self.exec(
                     "UPDATE segments SET status = 'incomplete', ended_us = ?, sha256 = ?, bytes = ? \
                      WHERE id = ?",
                     params![
@@ -437,7 +443,7 @@ impl Journal {
     /// Marks a segment whose file could not be written.
     pub fn segment_failed(&mut self, id: i64, at: Timestamp) -> Result<(), JournalError> {
         self.begin()?;
-        self.conn.execute(
+        self.exec(
             "UPDATE segments SET status = 'failed', ended_us = ? WHERE id = ?",
             params![at.as_micros(), id],
         )?;
@@ -449,7 +455,7 @@ impl Journal {
         self.begin()?;
         let call = finished.call;
         let key = call.key.0;
-        self.conn.execute(
+        self.exec(
             "UPDATE calls SET caller = ?, callee = ?, answered_us = ?, ended_us = ?, disposition = ?, \
              end_reason = ?, final_status = ?, state = 'finished', recorded = ?, rtcp_packets = ?, \
              other_media_packets = ?, dropped_messages = ?, note = ?, capture_lost = ? WHERE id = ?",
@@ -471,9 +477,13 @@ impl Journal {
             ],
         )?;
 
-        let mut streams = self.conn.appender("streams")?;
+        // Rows through cached INSERTs: a call has a handful of each, and creating three
+        // appenders per call cost milliseconds, which an INVITE flood multiplies.
+        let mut streams = self
+            .conn
+            .prepare_cached("INSERT INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
         for s in &call.streams {
-            streams.append_row(params![
+            streams.execute(params![
                 key,
                 s.src.to_string(),
                 s.dst.to_string(),
@@ -489,19 +499,21 @@ impl Journal {
                 s.last_at.as_micros(),
             ])?;
         }
-        streams.flush()?;
         drop(streams);
 
-        let mut decisions = self.conn.appender("decisions")?;
+        let mut decisions = self
+            .conn
+            .prepare_cached("INSERT INTO decisions VALUES (?, ?, ?, ?)")?;
         for d in finished.decisions {
-            decisions.append_row(params![key, d.at.as_micros(), d.action, d.reason])?;
+            decisions.execute(params![key, d.at.as_micros(), d.action, d.reason])?;
         }
-        decisions.flush()?;
         drop(decisions);
 
-        let mut messages = self.conn.appender("messages")?;
+        let mut messages = self
+            .conn
+            .prepare_cached("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?;
         for m in &call.messages {
-            messages.append_row(params![
+            messages.execute(params![
                 key,
                 m.at.as_micros(),
                 m.src.to_string(),
@@ -512,7 +524,6 @@ impl Journal {
                 m.duplicates as i32,
             ])?;
         }
-        messages.flush()?;
         Ok(())
     }
 }

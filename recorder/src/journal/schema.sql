@@ -154,3 +154,9 @@ ALTER TABLE calls ADD COLUMN IF NOT EXISTS capture_lost BIGINT;
 ALTER TABLE calls ADD COLUMN IF NOT EXISTS conversation BIGINT;
 ALTER TABLE audit ADD COLUMN IF NOT EXISTS prev_hash VARCHAR;
 ALTER TABLE audit ADD COLUMN IF NOT EXISTS hash VARCHAR;
+
+-- Point lookups by id: each call's row is updated when it is answered, ends and is finished,
+-- and without an index every update scanned the whole table (an INVITE flood made that
+-- quadratic).
+CREATE INDEX IF NOT EXISTS calls_by_id ON calls (id);
+CREATE INDEX IF NOT EXISTS segments_by_id ON segments (id);
