@@ -32,4 +32,5 @@ fuzz_target!(|data: &[u8]| {
     }
     table.expire(now + Duration::from_secs(60));
     assert!(table.is_empty(), "partial datagrams survive their time-out");
+    assert_eq!(table.held_bytes(), 0, "the byte count drifted");
 });

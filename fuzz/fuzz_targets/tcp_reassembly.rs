@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let a: std::net::SocketAddr = "10.0.0.1:5060".parse().unwrap();
     let b: std::net::SocketAddr = "10.0.0.2:40000".parse().unwrap();
     // A small table, so eviction runs too.
-    let mut tcp = TcpReassembler::new(4, Duration::from_secs(60));
+    let mut tcp = TcpReassembler::with_budget(4, 64 * 1024, Duration::from_secs(60));
     let mut now = Timestamp::from_micros(1_700_000_000_000_000);
     for segment in input::segments(data) {
         now = now + Duration::from_millis(20);
@@ -38,7 +38,9 @@ fuzz_target!(|data: &[u8]| {
         tcp.push(now, src, dst, info, segment.payload, &mut |message| {
             let _ = Message::parse(message);
         });
+        assert!(tcp.held_bytes() <= 64 * 1024, "past the byte budget");
     }
     tcp.expire(now + Duration::from_secs(3600));
     assert!(tcp.is_empty(), "streams survive their idle time-out");
+    assert_eq!(tcp.held_bytes(), 0, "the byte count drifted");
 });
