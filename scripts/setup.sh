@@ -16,7 +16,7 @@ demo=1
 packages=(
     build-essential pkg-config cmake libpcap-dev libopus-dev libbcg729-dev
     opus-tools sox ffmpeg tshark tcpdump tcpreplay sip-tester espeak-ng iproute2
-    chromium chromium-driver coreutils python3
+    chromium chromium-driver coreutils python3 time curl openssl
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -142,7 +142,8 @@ pub fn header_bomb(window: Window, count: usize, headers: usize) -> Vec<Record> 
     (0..count)
         .map(|i| {
             let mut text = format!(
-                "INVITE sip:bomb@10.99.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.200.9.1;branch=z9hG4bKb{i}\r\n\
+                "INVITE sip:bomb@10.99.0.2 SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP 10.200.9.1;branch=z9hG4bKb{i}\r\n\
                  From: <sip:bomb@10.200.9.1>;tag=b{i}\r\nTo: <sip:bomb@10.99.0.2>\r\n\
                  Call-ID: bomb-{i}\r\nCSeq: 1 INVITE\r\n"
             );

@@ -1,4 +1,7 @@
 //! `recorder hold add|remove|list`: legal holds, which keep calls from the retention policy.
+//!
+//! TODO(#6): holds are changed on the journal file only; while `run` or `serve` holds it, an
+//! admin cannot change one (the web API has no hold endpoint yet).
 
 use std::process::ExitCode;
 

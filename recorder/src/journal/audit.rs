@@ -402,7 +402,8 @@ mod tests {
             let conn = journal.connection();
             for n in 1..=3 {
                 conn.execute(
-                    "INSERT INTO audit (id, at_us, user_name, action) VALUES (?, ?, 'old', 'login')",
+                    "INSERT INTO audit (id, at_us, user_name, action) \
+                     VALUES (?, ?, 'old', 'login')",
                     params![n, n],
                 )
                 .unwrap();
