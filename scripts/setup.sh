@@ -16,7 +16,7 @@ demo=1
 packages=(
     build-essential pkg-config cmake libpcap-dev libopus-dev libbcg729-dev
     opus-tools sox ffmpeg tshark tcpdump tcpreplay sip-tester espeak-ng iproute2
-    chromium chromium-driver coreutils python3
+    chromium chromium-driver coreutils python3 time curl openssl
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -57,6 +57,11 @@ if [ ! -x "$linker_root/bin/bpf-linker" ] \
     LLVM_PREFIX=$llvm_prefix cargo +"$ebpf_toolchain" install bpf-linker@0.13.0 --locked \
         --no-default-features --features "llvm-$llvm_major" --root "$linker_root"
     echo "$ebpf_toolchain" > "$linker_root/toolchain"
+fi
+
+# cargo fuzz (libFuzzer) runs the fuzz targets in fuzz/ with the same nightly toolchain.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo +"$ebpf_toolchain" install cargo-fuzz@0.13.2 --locked
 fi
 
 cargo build --release --workspace

@@ -56,6 +56,12 @@ pub struct Config {
     /// Address translation the capture point sees.
     #[serde(default)]
     pub nat: NatConfig,
+    /// How long calls and recordings are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    /// The size of the tables that follow traffic (floods evict beyond them).
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// `[nat]`: static address translation between what SDP says and what the wire shows.
@@ -67,6 +73,61 @@ pub struct NatConfig {
     /// devices behind static NAT that the capture sees only on the outside.)
     #[serde(default)]
     pub aliases: std::collections::HashMap<std::net::IpAddr, std::net::IpAddr>,
+}
+
+/// `[limits]`: every table that grows with traffic has a limit; past it the stalest entries
+/// are evicted, counted and logged (rate-limited), so a flood cannot exhaust memory.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Calls followed at once (unanswered ones are evicted first).
+    #[serde(default = "default_calls")]
+    pub calls: usize,
+    /// SIP-over-TCP stream directions followed at once.
+    #[serde(default = "default_tcp_streams")]
+    pub tcp_streams: usize,
+    /// Bytes all TCP streams may hold while waiting for the rest of a message, in MiB.
+    #[serde(default = "default_tcp_buffer_mib")]
+    pub tcp_buffer_mib: usize,
+    /// RTP streams seen without signalling, followed at once.
+    #[serde(default = "default_unbound_streams")]
+    pub unbound_streams: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            calls: default_calls(),
+            tcp_streams: default_tcp_streams(),
+            tcp_buffer_mib: default_tcp_buffer_mib(),
+            unbound_streams: default_unbound_streams(),
+        }
+    }
+}
+
+fn default_calls() -> usize {
+    100_000
+}
+
+fn default_tcp_streams() -> usize {
+    8192
+}
+
+fn default_tcp_buffer_mib() -> usize {
+    32
+}
+
+fn default_unbound_streams() -> usize {
+    4096
+}
+
+/// `[retention]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Calls that ended more than this many days ago are deleted with their recordings,
+    /// unless under legal hold; absent, everything is kept.
+    pub days: Option<u32>,
 }
 
 /// `[capture]`.
@@ -379,6 +440,22 @@ impl Config {
         }
         if self.timeouts.ringing < 5 || self.timeouts.media < 5 {
             return Err("timeouts.ringing and timeouts.media must be at least 5 seconds".into());
+        }
+        let limits = &self.limits;
+        if limits.calls < 10 || limits.tcp_streams < 10 || limits.unbound_streams < 10 {
+            return Err(
+                "limits.calls, limits.tcp_streams and limits.unbound_streams must be at \
+                        least 10"
+                    .into(),
+            );
+        }
+        if limits.tcp_buffer_mib < 1 {
+            return Err("limits.tcp_buffer_mib must be at least 1".into());
+        }
+        if self.retention.days == Some(0) {
+            return Err(
+                "retention.days must be at least 1 (leave it out to keep everything)".into(),
+            );
         }
         if self.capture.sip_ports.is_empty() {
             return Err("capture.sip_ports must name at least one port".into());

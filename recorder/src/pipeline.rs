@@ -48,6 +48,12 @@ const TICK: Duration = Duration::from_secs(1);
 /// How long an unsignalled RTP stream must be quiet before it is written to the journal.
 const UNBOUND_IDLE: Duration = Duration::from_secs(30);
 
+/// Free space the recordings folder needs before recordings paused by a full disk resume.
+const RESUME_FREE_BYTES: u64 = 256 * 1024;
+
+/// How often, in capture time, a full recordings disk is checked for space again.
+const RESUME_PROBE: Duration = Duration::from_secs(2);
+
 /// A jump of the capture clock larger than this (forward or back) is a broken clock, not time
 /// passing: seen in merged and edited captures, where it would time out every call at once.
 const MAX_CLOCK_JUMP: Duration = Duration::from_secs(3600);
@@ -113,6 +119,28 @@ pub struct PipelineStats {
     pub segments_failed: u64,
 }
 
+/// What the bounded tables evicted (see [`Pipeline::evictions`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Evictions {
+    /// Calls given up because the call table was full.
+    pub calls: u64,
+    /// TCP streams dropped (table full or byte budget spent).
+    pub tcp_streams: u64,
+    /// Bytes those TCP streams held.
+    pub tcp_bytes: u64,
+    /// Partial IP datagrams dropped.
+    pub fragments: u64,
+    /// Unsignalled RTP streams dropped.
+    pub unbound_streams: u64,
+}
+
+impl Evictions {
+    /// Whether any table evicted anything.
+    pub fn any(&self) -> bool {
+        *self != Evictions::default()
+    }
+}
+
 struct CallMedia {
     control: Control,
     segment: Option<SegmentWriter>,
@@ -133,6 +161,11 @@ struct CallMedia {
     srtp: HashMap<(Party, u32), Option<SrtpContext>>,
     /// Why encrypted media could not be recorded, if it could not.
     srtp_problem: Option<&'static str>,
+    /// What started the open segment (a segment resumed after a full disk keeps it).
+    trigger: Trigger,
+    /// Recording is on but paused by a full disk: a segment with this trigger opens again
+    /// when space returns.
+    waiting_for_space: Option<Trigger>,
 }
 
 /// The SRTP context for what `party` sends, from the first SDES key its SDP offered.
@@ -170,6 +203,8 @@ struct Inner {
     /// Decrypted SRTP, reused between packets.
     srtp_buffer: Vec<u8>,
     disk_full_warned: bool,
+    /// When a full recordings disk was last checked for space.
+    last_space_probe: Timestamp,
     stats: PipelineStats,
     error: Option<JournalError>,
 }
@@ -191,6 +226,7 @@ impl Pipeline {
             ringing_timeout: Duration::from_secs(i64::from(config.timeouts.ringing)),
             media_timeout: Duration::from_secs(i64::from(config.timeouts.media)),
             aliases: config.nat.aliases.clone(),
+            max_calls: config.limits.calls,
             ..CorrelatorConfig::default()
         };
         let first_key = journal.next_call_id();
@@ -199,9 +235,13 @@ impl Pipeline {
             inner: Inner {
                 data_dir: journal.dir().to_path_buf(),
                 sip_ports: config.capture.sip_ports.iter().copied().collect(),
-                tcp: TcpReassembler::default(),
+                tcp: TcpReassembler::with_budget(
+                    config.limits.tcp_streams,
+                    config.limits.tcp_buffer_mib << 20,
+                    Duration::from_secs(600),
+                ),
                 correlator: Correlator::new(correlator_config, first_key),
-                unbound: UnboundStreams::default(),
+                unbound: UnboundStreams::with_limit(config.limits.unbound_streams),
                 policy: Policy::new(config),
                 journal,
                 encoder: EncoderSettings {
@@ -214,6 +254,7 @@ impl Pipeline {
                 look_back: config.policy.look_back,
                 srtp_buffer: Vec::with_capacity(2048),
                 disk_full_warned: false,
+                last_space_probe: Timestamp::MIN,
                 stats: PipelineStats::default(),
                 error: None,
             },
@@ -258,6 +299,18 @@ impl Pipeline {
         self.decoder.stats
     }
 
+    /// Entries every bounded table evicted so far: calls, TCP streams (and their bytes), IP
+    /// fragment datagrams, unsignalled RTP streams.
+    pub fn evictions(&self) -> Evictions {
+        Evictions {
+            calls: self.inner.correlator.stats.calls_evicted,
+            tcp_streams: self.inner.tcp.stats.streams_evicted,
+            tcp_bytes: self.inner.tcp.stats.bytes_evicted,
+            fragments: self.decoder.frag_stats().evicted,
+            unbound_streams: self.inner.unbound.evicted,
+        }
+    }
+
     /// Calls followed now.
     pub fn active_calls(&self) -> usize {
         self.inner.correlator.active_calls()
@@ -294,6 +347,7 @@ impl Pipeline {
         inner.correlator.handle_timeout(now);
         inner.drain_events();
         inner.advance_segments(now);
+        inner.resume_recordings(now)?;
         let idle = inner.unbound.take_idle(now, UNBOUND_IDLE);
         inner.write_unbound(&idle)?;
         inner.journal.commit_if_due()?;
@@ -505,6 +559,8 @@ impl Inner {
                         },
                         srtp: HashMap::new(),
                         srtp_problem: None,
+                        trigger: Trigger::Policy,
+                        waiting_for_space: None,
                     },
                 );
                 self.apply(key, action)?;
@@ -668,6 +724,7 @@ impl Inner {
                     return Ok(());
                 };
                 media.pending_start = None;
+                media.waiting_for_space = None;
                 let Some(segment) = media.segment.take() else {
                     return Ok(());
                 };
@@ -727,6 +784,7 @@ impl Inner {
                 media.control.note_look_back(since);
                 tracing::info!(call = key.0, segment = id, "recording started (look-back)");
                 media.segment = Some(*writer);
+                media.trigger = trigger;
             }
             Err(err) => {
                 self.journal.segment_failed(id, since)?;
@@ -795,13 +853,17 @@ impl Inner {
                     "recording started"
                 );
                 media.segment = Some(writer);
+                media.trigger = trigger;
                 self.disk_full_warned = false;
             }
             Err(err) => {
-                self.journal.segment_failed(id, at)?;
+                self.journal.segment_cut_short(id, at)?;
                 self.stats.segments_failed += 1;
                 let disk_full = err.is_disk_full();
                 media.notes.push(format!("recording {id} failed: {err}"));
+                if disk_full {
+                    media.waiting_for_space = Some(trigger);
+                }
                 self.warn_media_error(key, id, disk_full, &err.to_string());
             }
         }
@@ -838,9 +900,9 @@ impl Inner {
                 );
             }
             Err(err) => {
-                self.journal.segment_failed(id, at)?;
+                let status = self.journal.segment_cut_short(id, at)?;
                 self.stats.segments_failed += 1;
-                media.notes.push(format!("recording {id} failed: {err}"));
+                media.notes.push(cut_short_note(id, status, &err));
                 self.warn_media_error(CallKey(0), id, err.is_disk_full(), &err.to_string());
             }
         }
@@ -852,16 +914,62 @@ impl Inner {
             return;
         };
         let Some(segment) = media.segment.take() else {
+            // The look-back recording failed (a full disk, say): the call is recorded from the
+            // record button on, as without look-back.
+            if matches!(media.look_back, LookBack::Keeping(_)) {
+                Self::discard_look_back(media);
+                tracing::warn!(call = key.0, %err, "look-back recording dropped");
+            }
             return;
         };
         let id = segment.id();
         drop(segment);
-        media.notes.push(format!("recording {id} failed: {err}"));
         self.stats.segments_failed += 1;
-        if let Err(journal_err) = self.journal.segment_failed(id, at) {
-            self.error.get_or_insert(journal_err);
+        if err.is_disk_full() {
+            // Recording goes on in a new segment once there is space again.
+            media.waiting_for_space = Some(media.trigger);
+        }
+        match self.journal.segment_cut_short(id, at) {
+            Ok(status) => media.notes.push(cut_short_note(id, status, &err)),
+            Err(journal_err) => {
+                self.error.get_or_insert(journal_err);
+            }
         }
         self.warn_media_error(key, id, err.is_disk_full(), &err.to_string());
+    }
+
+    /// Opens new segments for calls whose recording a full disk paused, once the recordings
+    /// folder has room again (checked every [`RESUME_PROBE`]).
+    fn resume_recordings(&mut self, now: Timestamp) -> Result<(), JournalError> {
+        if !self.calls.values().any(|m| m.waiting_for_space.is_some())
+            || now.since(self.last_space_probe) < RESUME_PROBE
+        {
+            return Ok(());
+        }
+        self.last_space_probe = now;
+        let recordings = self.data_dir.join(crate::journal::RECORDINGS_DIR);
+        let free = free_bytes(&recordings).unwrap_or(0);
+        if free < RESUME_FREE_BYTES {
+            return Ok(());
+        }
+        let waiting: Vec<(CallKey, Trigger)> = self
+            .calls
+            .iter_mut()
+            .filter_map(|(key, m)| m.waiting_for_space.take().map(|t| (*key, t)))
+            .collect();
+        for (key, trigger) in waiting {
+            self.open_segment(key, now, trigger, true)?;
+            if let Some(media) = self.calls.get_mut(&key)
+                && let Some(segment) = &media.segment
+            {
+                let id = segment.id();
+                tracing::info!(call = key.0, segment = id, free, "recording resumed");
+                media
+                    .notes
+                    .push(format!("recording resumed in {id} when space returned"));
+            }
+        }
+        Ok(())
     }
 
     fn warn_media_error(&mut self, key: CallKey, segment: i64, disk_full: bool, err: &str) {
@@ -892,4 +1000,33 @@ impl Inner {
             self.segment_error(key, now, err);
         }
     }
+}
+
+/// The note a call gets when a recording stopped early.
+fn cut_short_note(id: i64, status: &str, err: &crate::media::MediaError) -> String {
+    let why = if err.is_disk_full() {
+        "recordings disk full".to_string()
+    } else {
+        err.to_string()
+    };
+    match status {
+        "incomplete" => format!("recording {id} cut short ({why}); it plays up to that point"),
+        _ => format!("recording {id} failed ({why})"),
+    }
+}
+
+/// Bytes free for unprivileged writers on the file system holding `dir`.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string and `stat` points to writable memory of the
+    // right type; statvfs fills it when it returns 0.
+    let stat = unsafe {
+        if libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stat.assume_init()
+    };
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }

@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: fixture paths, running the `recorder`
 //! binary, reading its JSON, and small pcap rewrites that derive test captures from real ones.
 
+pub mod flood;
 pub mod netns;
 pub mod pcap_edit;
 pub mod rewrite;

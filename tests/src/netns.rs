@@ -98,6 +98,59 @@ pub fn veth(a: &Netns, b: &Netns) -> (String, String) {
     (ea, eb)
 }
 
+/// Replays a capture into `iface` inside `ns`; `speed` multiplies the recorded timing
+/// (`top`: as fast as possible).
+pub fn replay(ns: &Netns, iface: &str, capture: &Path, speed: &str) {
+    let out = replay_command(ns, iface, capture, speed)
+        .output()
+        .expect("tcpreplay");
+    assert!(
+        out.status.success(),
+        "tcpreplay: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The tcpreplay command [`replay`] runs, to start it in the background.
+pub fn replay_command(ns: &Netns, iface: &str, capture: &Path, speed: &str) -> Command {
+    let mut cmd = ns.command("tcpreplay");
+    cmd.args(["-q", "-i", iface]);
+    match speed {
+        "top" => cmd.arg("--topspeed"),
+        x => cmd.arg(format!("--multiplier={x}")),
+    };
+    cmd.arg(capture);
+    cmd
+}
+
+/// Two namespaces joined by a veth pair: the recorder captures in one, traffic is replayed
+/// from the other.
+pub struct Rig {
+    /// Where `recorder run` captures.
+    pub capture_ns: Netns,
+    /// Where tcpreplay sends from.
+    pub sender_ns: Netns,
+    /// The capture end of the pair.
+    pub capture_if: String,
+    /// The sending end.
+    pub sender_if: String,
+}
+
+/// Creates a [`Rig`]; fails the test unless run as root with tcpreplay installed.
+pub fn rig() -> Rig {
+    require_root();
+    crate::require_tool("tcpreplay", "tcpreplay");
+    let capture_ns = Netns::new("rc");
+    let sender_ns = Netns::new("rs");
+    let (capture_if, sender_if) = veth(&capture_ns, &sender_ns);
+    Rig {
+        capture_ns,
+        sender_ns,
+        capture_if,
+        sender_if,
+    }
+}
+
 /// A `recorder run` process inside a namespace.
 pub struct RunningRecorder {
     child: Option<Child>,
@@ -173,6 +226,19 @@ impl RunningRecorder {
         }
     }
 
+    /// Kills it with SIGKILL (a crash: no handler runs) and waits; returns its log.
+    pub fn kill9(mut self) -> String {
+        let mut child = self.child.take().expect("running");
+        sh(&["kill", "-KILL", &child.id().to_string()]);
+        let _ = child.wait();
+        self.log()
+    }
+
+    /// Its peak resident memory so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        peak_rss_kib(self.pid())
+    }
+
     /// Stops it with SIGINT and waits; returns its log.
     pub fn stop(mut self) -> String {
         let mut child = self.child.take().expect("running");
@@ -191,4 +257,14 @@ impl Drop for RunningRecorder {
             let _ = child.wait();
         }
     }
+}
+
+/// The peak resident memory (VmHWM) of a running process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }

@@ -82,6 +82,41 @@ impl Pcap {
         data[14 + ihl + 7] = 0;
     }
 
+    /// The capture's traffic `copies` times in a row, each copy `spacing_s` seconds after the
+    /// one before, with the Call-ID `call_id` rewritten in each (same length: the copy number
+    /// in decimal, zero-padded), so each copy is a call of its own. Ethernet/IPv4/UDP frames.
+    pub fn repeated(&self, copies: u32, spacing_s: u32, call_id: &str) -> Pcap {
+        let from = call_id.as_bytes();
+        let mut records = Vec::new();
+        for copy in 0..copies {
+            let to = format!("{copy:0width$}", width = from.len());
+            assert_eq!(
+                to.len(),
+                from.len(),
+                "Call-ID too short for {copies} copies"
+            );
+            for record in &self.records {
+                let mut record = record.clone();
+                record.ts_sec += copy * spacing_s;
+                let mut changed = false;
+                while let Some(at) = record.data.windows(from.len()).position(|w| w == from) {
+                    record.data[at..at + from.len()].copy_from_slice(to.as_bytes());
+                    changed = true;
+                }
+                if changed {
+                    let ihl = usize::from(record.data[14] & 0x0f) * 4;
+                    record.data[14 + ihl + 6] = 0;
+                    record.data[14 + ihl + 7] = 0;
+                }
+                records.push(record);
+            }
+        }
+        Pcap {
+            header: self.header.clone(),
+            records,
+        }
+    }
+
     /// Keeps only the frames for which `keep(frame_number, record)` holds.
     pub fn retain(&mut self, mut keep: impl FnMut(usize, &Record) -> bool) {
         let records = std::mem::take(&mut self.records);

@@ -81,9 +81,15 @@ pub struct Server {
 impl Server {
     /// Starts the server on a data folder and waits until it listens.
     pub fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    /// Starts the server with extra arguments (`--tls-cert`, ...).
+    pub fn start_with(data: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(recorder_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

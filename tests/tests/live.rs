@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use tests::netns::{Netns, RunningRecorder, require_root, sh, veth};
+use tests::netns::{Netns, RunningRecorder, replay, require_root, rig, sh, veth};
 use tests::pcap_edit::{Pcap, Record};
 use tests::voices::{check_channel, reference_decode};
 use tests::{calls_json, capture, import_ok, require_tool};
@@ -21,43 +21,6 @@ fn write_config(dir: &Path, text: &str) -> String {
     let path = dir.join("recorder.toml");
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
-}
-
-/// Replays a capture into `iface` inside `ns`; `speed` multiplies the recorded timing.
-fn replay(ns: &Netns, iface: &str, capture: &Path, speed: &str) {
-    let mut cmd = ns.command("tcpreplay");
-    cmd.args(["-q", "-i", iface]);
-    match speed {
-        "top" => cmd.arg("--topspeed"),
-        x => cmd.arg(format!("--multiplier={x}")),
-    };
-    let out = cmd.arg(capture).output().expect("tcpreplay");
-    assert!(
-        out.status.success(),
-        "tcpreplay: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-struct Rig {
-    capture_ns: Netns,
-    sender_ns: Netns,
-    capture_if: String,
-    sender_if: String,
-}
-
-fn rig() -> Rig {
-    require_root();
-    require_tool("tcpreplay", "tcpreplay");
-    let capture_ns = Netns::new("rc");
-    let sender_ns = Netns::new("rs");
-    let (capture_if, sender_if) = veth(&capture_ns, &sender_ns);
-    Rig {
-        capture_ns,
-        sender_ns,
-        capture_if,
-        sender_if,
-    }
 }
 
 /// The parts of a call that an import and a live capture of the same traffic must agree on.

@@ -24,6 +24,7 @@ pub mod media;
 pub mod pages;
 pub mod render;
 pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,8 +52,10 @@ pub struct WebConfig {
     pub listen: SocketAddr,
     /// The login rate limit.
     pub login_limits: LoginLimits,
-    /// Mark the session cookie `Secure` (when a TLS proxy is in front).
+    /// Mark the session cookie `Secure` (when a TLS proxy is in front; always with `tls`).
     pub secure_cookies: bool,
+    /// Serve HTTPS with this certificate and key ([`tls::load`]) instead of plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
 }
@@ -63,6 +66,7 @@ impl Default for WebConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             login_limits: LoginLimits::default(),
             secure_cookies: false,
+            tls: None,
             workers: 0,
         }
     }
@@ -139,12 +143,13 @@ pub fn serve(store: Arc<dyn Store>, config: &WebConfig) -> std::io::Result<Runni
         store,
         sessions: Sessions::new(),
         limiter: LoginLimiter::new(config.login_limits),
-        secure_cookies: config.secure_cookies,
+        secure_cookies: config.secure_cookies || config.tls.is_some(),
     });
+    let https = config.tls.is_some();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .wrap(security_headers())
+            .wrap(security_headers(https))
             .configure(pages::routes)
             .configure(api::routes)
     })
@@ -156,13 +161,16 @@ pub fn serve(store: Arc<dyn Store>, config: &WebConfig) -> std::io::Result<Runni
     } else {
         server
     };
-    let server = server.bind(config.listen)?;
+    let server = match &config.tls {
+        Some(tls) => server.bind_rustls_0_23(config.listen, (**tls).clone())?,
+        None => server.bind(config.listen)?,
+    };
     let addr = server
         .addrs()
         .first()
         .copied()
         .ok_or_else(|| std::io::Error::other("bound to no address"))?;
-    tracing::info!(%addr, "web journal listening");
+    tracing::info!(%addr, https, "web journal listening");
     Ok(Running {
         server: server.run(),
         addr,
@@ -270,9 +278,11 @@ async fn first_of<A: std::future::Future, B: std::future::Future>(a: A, b: B) {
     .await
 }
 
-/// Headers on every answer: no framing, no sniffing, scripts and media only from here.
-fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
+/// Headers on every answer: no framing, no sniffing, scripts and media only from here, no
+/// caching unless a handler says otherwise (static assets); over HTTPS, browsers are told to
+/// stay on it.
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
         .add((
             header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; \
@@ -281,4 +291,18 @@ fn security_headers() -> DefaultHeaders {
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "same-origin"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::CACHE_CONTROL, "no-store"))
+        .add((
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ))
+        .add((
+            header::HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=()",
+        ));
+    if https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        headers
+    }
 }

@@ -157,6 +157,12 @@ pub enum AuditAction {
     Export,
     /// A user added.
     UserAdded,
+    /// A call put under legal hold (retention keeps it).
+    HoldAdded,
+    /// A legal hold lifted.
+    HoldRemoved,
+    /// A call and its recordings deleted by the retention policy.
+    RetentionDelete,
 }
 
 impl AuditAction {
@@ -170,6 +176,9 @@ impl AuditAction {
             AuditAction::Download => "download",
             AuditAction::Export => "export",
             AuditAction::UserAdded => "user_added",
+            AuditAction::HoldAdded => "hold_added",
+            AuditAction::HoldRemoved => "hold_removed",
+            AuditAction::RetentionDelete => "retention_delete",
         }
     }
 }
@@ -186,6 +195,9 @@ impl FromStr for AuditAction {
             "download" => AuditAction::Download,
             "export" => AuditAction::Export,
             "user_added" => AuditAction::UserAdded,
+            "hold_added" => AuditAction::HoldAdded,
+            "hold_removed" => AuditAction::HoldRemoved,
+            "retention_delete" => AuditAction::RetentionDelete,
             other => return Err(format!("unknown audit action '{other}'")),
         })
     }
@@ -269,6 +281,9 @@ mod tests {
             AuditAction::Download,
             AuditAction::Export,
             AuditAction::UserAdded,
+            AuditAction::HoldAdded,
+            AuditAction::HoldRemoved,
+            AuditAction::RetentionDelete,
         ] {
             assert_eq!(action.as_str().parse::<AuditAction>(), Ok(action));
         }

@@ -2,6 +2,7 @@
 //! frame to userspace (no kernel-side media filter), so it costs more CPU than eBPF; the
 //! pipeline filters the same way. Capture loss is what libpcap reports as dropped.
 
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use super::live::{LiveSource, LiveStats, MediaFilter};
@@ -32,6 +33,11 @@ impl PcapSource {
             .buffer_size(32 * 1024 * 1024)
             .timeout(100)
             .open()
+            .map_err(|e| fail(e.to_string()))?
+            // Non-blocking, with our own wait: with immediate mode, libpcap's read time-out
+            // did not expire on an idle interface, so `run` never ticked (no status, no
+            // time-outs) until a frame came.
+            .setnonblock()
             .map_err(|e| fail(e.to_string()))?;
         let linktype = capture.get_datalink();
         let link = LinkType::from_pcap(linktype.0)
@@ -53,11 +59,12 @@ impl LiveSource for PcapSource {
 
     fn poll(
         &mut self,
-        _timeout: Duration,
+        timeout: Duration,
         handle: &mut dyn FnMut(Frame<'_>),
     ) -> Result<usize, CaptureError> {
-        // The capture was opened with a 100 ms read time-out; read until it expires.
+        // Read what is there; if nothing is, wait up to `timeout` for the socket once.
         let mut handled = 0;
+        let mut waited = false;
         loop {
             match self.capture.next_packet() {
                 Ok(packet) => {
@@ -72,6 +79,10 @@ impl LiveSource for PcapSource {
                     if handled >= 10_000 {
                         break;
                     }
+                }
+                Err(pcap::Error::TimeoutExpired) if handled == 0 && !waited => {
+                    waited = true;
+                    wait_readable(self.capture.as_raw_fd(), timeout);
                 }
                 Err(pcap::Error::TimeoutExpired) => break,
                 Err(err) => {
@@ -103,5 +114,19 @@ impl LiveSource for PcapSource {
 
     fn take_media_filter(&mut self) -> Option<Box<dyn MediaFilter>> {
         None
+    }
+}
+
+/// Waits until `fd` is readable or `timeout` passes.
+fn wait_readable(fd: std::os::fd::RawFd, timeout: Duration) {
+    let mut pollfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe {
+        libc::poll(&mut pollfd, 1, ms);
     }
 }

@@ -93,6 +93,18 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             decode.malformed, stats.sip_malformed, stats.segments_failed, correlator.calls_evicted
         );
     }
+    let evicted = pipeline.evictions();
+    if evicted.any() {
+        eprintln!(
+            "limits: {} calls, {} TCP streams ({} bytes), {} fragmented datagrams, {} unsignalled \
+             RTP streams evicted ([limits] in the configuration)",
+            evicted.calls,
+            evicted.tcp_streams,
+            evicted.tcp_bytes,
+            evicted.fragments,
+            evicted.unbound_streams
+        );
+    }
     if stats.segments_failed > 0 {
         eprintln!(
             "error: {} recordings could not be written; `recorder calls --json` notes why",

@@ -2,14 +2,17 @@
 
 pub mod calls;
 pub mod export;
+pub mod hold;
 pub mod import;
 pub mod policy;
 pub mod remote;
+pub mod retention;
 pub mod run;
 pub mod serve;
 pub mod status;
 pub mod streams;
 pub mod user;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +56,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Manage the web journal's users.
     User(UserArgs),
+    /// Check the audit log's hash chain and every recording's SHA-256 against the journal.
+    Verify(VerifyArgs),
+    /// Delete calls and recordings older than the retention period (except legal holds).
+    Retention(RetentionArgs),
+    /// Put calls under legal hold (retention keeps them), lift holds, list them.
+    Hold(HoldArgs),
 }
 
 /// How `recorder run` captures.
@@ -93,6 +102,30 @@ pub struct RunArgs {
     /// Mark the session cookie Secure (when a TLS proxy serves the journal over HTTPS).
     #[arg(long)]
     pub secure_cookies: bool,
+    /// Serve HTTPS: the certificate chain (PEM); needs --tls-key. Cookies are then Secure.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// HTTPS for the web journal.
+#[derive(Debug, Args, Clone)]
+pub struct TlsArgs {
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, env = "RECORDER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1); needs --tls-cert.
+    #[arg(long, env = "RECORDER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The loaded TLS configuration, when asked for.
+    pub fn load(&self) -> anyhow::Result<Option<std::sync::Arc<web::tls::ServerConfig>>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(web::tls::load(cert, key)?)),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// `recorder status`.
@@ -254,6 +287,75 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure (when a TLS proxy serves the journal over HTTPS).
     #[arg(long)]
     pub secure_cookies: bool,
+    /// Serve HTTPS: the certificate chain (PEM); needs --tls-key. Cookies are then Secure.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// `recorder verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The data folder.
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+}
+
+/// `recorder retention`.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// The data folder.
+    #[arg(long, env = "RECORDER_DATA")]
+    pub data: PathBuf,
+    /// The configuration file (TOML), for `[retention] days`.
+    #[arg(long, env = "RECORDER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Keep this many days instead of the configured retention.
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Only list what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `recorder hold`.
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: HoldCommand,
+}
+
+/// `recorder hold ...`.
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Put a call under legal hold: retention keeps it until the hold is removed.
+    Add {
+        /// The data folder.
+        #[arg(long, env = "RECORDER_DATA")]
+        data: PathBuf,
+        /// The call's journal id (`id` in `recorder calls --json`).
+        call: i64,
+        /// Why it is kept (case, order); stored and audited.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a call's legal hold.
+    Remove {
+        /// The data folder.
+        #[arg(long, env = "RECORDER_DATA")]
+        data: PathBuf,
+        /// The call's journal id.
+        call: i64,
+        /// Why the hold ends (audited).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List the calls under legal hold (id, Call-ID, since, by, reason).
+    List {
+        /// The data folder.
+        #[arg(long, env = "RECORDER_DATA")]
+        data: PathBuf,
+    },
 }
 
 /// `recorder user`.
@@ -339,5 +441,8 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Policy(args) => policy::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::User(args) => user::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Retention(args) => retention::run(&args),
+        Command::Hold(args) => hold::run(&args),
     }
 }

@@ -77,6 +77,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             .context("installing signal handler")?;
     }
 
+    let retention = match config.retention.days {
+        Some(days) => Some(super::retention::spawn(
+            &journal,
+            &args.data,
+            days,
+            Arc::clone(&stop),
+        )?),
+        None => None,
+    };
     let mut pipeline = Pipeline::new(&config, journal);
     if let Some(filter) = source.take_media_filter() {
         pipeline.set_media_filter(filter);
@@ -124,7 +133,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 reported_loss = live.capture_lost;
             }
             let mut status = status(&description, started_at, &live, &pipeline, None);
-            status.web = web.as_ref().map(|w| format!("http://{}", w.addr()));
+            let scheme = if args.tls.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            status.web = web.as_ref().map(|w| format!("{scheme}://{}", w.addr()));
             write_status(&args.data, &status);
         }
     }
@@ -137,6 +151,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     drop(source);
     if let Some(web) = web {
         web.stop();
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(thread) = retention {
+        let _ = thread.join();
     }
     finished.context("writing the journal")?;
     if let Some(err) = failure {
@@ -161,6 +179,7 @@ fn start_web(
     let config = web::WebConfig {
         listen,
         secure_cookies: args.secure_cookies,
+        tls: args.tls.load()?,
         ..web::WebConfig::default()
     };
     let background = web::Background::start(Arc::new(store), &config)

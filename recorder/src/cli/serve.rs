@@ -25,11 +25,17 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let config = WebConfig {
         listen: args.listen,
         secure_cookies: args.secure_cookies,
+        tls: args.tls.load()?,
         ..WebConfig::default()
     };
     tracing::info!(data = %args.data.display(), "serving the journal");
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     web::run_until_stopped(Arc::new(store), &config, |addr| {
-        eprintln!("listening on http://{addr}");
+        eprintln!("listening on {scheme}://{addr}");
     })
     .with_context(|| format!("serving on {}", args.listen))?;
     drop(journal);

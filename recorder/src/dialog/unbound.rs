@@ -83,16 +83,7 @@ impl UnboundStreams {
         };
         let key = (src, dst, packet.ssrc());
         if !self.streams.contains_key(&key) && self.streams.len() >= self.max {
-            // Full: drop the stalest entry, which is most likely noise.
-            if let Some(oldest) = self
-                .streams
-                .iter()
-                .min_by_key(|(_, s)| s.last_at)
-                .map(|(k, _)| *k)
-            {
-                self.streams.remove(&oldest);
-                self.evicted += 1;
-            }
+            self.evict_stalest();
         }
         let stream = self.streams.entry(key).or_insert_with(|| UnboundStream {
             src,
@@ -107,6 +98,45 @@ impl UnboundStreams {
         stream.packets += 1;
         stream.last_at = now;
         stream.seq.update(packet.sequence());
+    }
+
+    /// A table of at most `max` streams.
+    pub fn with_limit(max: usize) -> UnboundStreams {
+        UnboundStreams {
+            max: max.max(1),
+            ..UnboundStreams::default()
+        }
+    }
+
+    /// Streams followed now.
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Whether no stream is followed.
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    /// Full: drops the stalest eighth of the table (most likely noise, such as RTP sprayed at
+    /// random ports), so a flood of new streams costs one sort per batch, not a scan per
+    /// packet.
+    fn evict_stalest(&mut self) {
+        let mut by_age: Vec<(Timestamp, (SocketAddr, SocketAddr, u32))> =
+            self.streams.iter().map(|(k, s)| (s.last_at, *k)).collect();
+        by_age.sort_unstable();
+        for (_, key) in by_age.into_iter().take((self.max / 8).max(1)) {
+            self.streams.remove(&key);
+            self.evicted += 1;
+            if self.evicted.is_power_of_two() {
+                tracing::warn!(
+                    table = "unbound-streams",
+                    limit = self.max,
+                    evicted = self.evicted,
+                    "table full, stalest unsignalled RTP streams dropped"
+                );
+            }
+        }
     }
 
     /// Removes and returns the plausible streams idle for `idle` (the rest is dropped).

@@ -6,8 +6,11 @@
 //! row is written when it opens (status `recording`) and completed when it closes; on open,
 //! rows left `recording` by a crash become `incomplete` with the digest of what is on disk.
 
+pub mod audit;
 pub mod query;
+pub mod retention;
 pub mod store;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -105,6 +108,7 @@ impl Journal {
         let path = dir.join(JOURNAL_FILE);
         let conn = open_connection(&path, false)?;
         conn.execute_batch(include_str!("schema.sql"))?;
+        audit::seal_unchained(&conn)?;
 
         let next_call: i64 =
             conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM calls", [], |r| {
@@ -199,6 +203,16 @@ impl Journal {
         Ok(())
     }
 
+    /// Runs a statement through the connection's statement cache: the pipeline writes the same
+    /// few statements for every call.
+    ///
+    /// TODO(#6): a call still costs about 2 ms of DuckDB statements (insert, two updates,
+    /// its rows), so an INVITE flood above a few hundred calls a second outruns `run`;
+    /// batching the rows of many calls per statement would lift that.
+    fn exec(&self, sql: &str, params: impl duckdb::Params) -> Result<usize, JournalError> {
+        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
+    }
+
     fn begin(&mut self) -> Result<(), JournalError> {
         if !self.in_transaction {
             self.conn.execute_batch("BEGIN TRANSACTION")?;
@@ -286,13 +300,6 @@ impl Journal {
         Ok(())
     }
 
-    /// Runs one of the statements written for every call or segment. DuckDB spends more on
-    /// parsing and planning these than on running them, so each is prepared once per
-    /// connection and kept (duckdb-rs caches up to 16).
-    fn run(&self, sql: &str, params: impl duckdb::Params) -> Result<usize, JournalError> {
-        Ok(self.conn.prepare_cached(sql)?.execute(params)?)
-    }
-
     /// Writes a call's row when it starts (state `active`).
     pub fn call_started(
         &mut self,
@@ -302,7 +309,7 @@ impl Journal {
         decision: &str,
     ) -> Result<(), JournalError> {
         self.begin()?;
-        self.run(
+        self.exec(
             "INSERT INTO calls (id, call_id, caller, caller_name, callee, direction, started_us, \
              state, recorded, verdict, decision, user_agent, joined_midway, import_id, \
              conversation) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', false, ?, ?, ?, ?, ?, ?)",
@@ -329,7 +336,7 @@ impl Journal {
     /// Records when a call was answered.
     pub fn call_answered(&mut self, call: i64, at: Timestamp) -> Result<(), JournalError> {
         self.begin()?;
-        self.run(
+        self.exec(
             "UPDATE calls SET answered_us = ?, disposition = 'answered' WHERE id = ?",
             params![at.as_micros(), call],
         )?;
@@ -339,7 +346,7 @@ impl Journal {
     /// Records how a call ended (its media may still trickle in until it is finished).
     pub fn call_ended(&mut self, call: &Call) -> Result<(), JournalError> {
         self.begin()?;
-        self.run(
+        self.exec(
             "UPDATE calls SET ended_us = ?, disposition = ?, end_reason = ?, final_status = ? \
              WHERE id = ?",
             params![
@@ -367,7 +374,7 @@ impl Journal {
         self.next_segment += 1;
         let date = at.to_datetime().format("%Y/%m/%d");
         let rel = format!("{RECORDINGS_DIR}/{date}/{id}.opus");
-        self.run(
+        self.exec(
             "INSERT INTO segments VALUES (?, ?, ?, ?, NULL, ?, ?, NULL, NULL, 'recording', 0, 0)",
             params![id, call, seq, at.as_micros(), trigger.as_str(), rel],
         )?;
@@ -379,7 +386,7 @@ impl Journal {
     /// Completes a segment's row.
     pub fn segment_closed(&mut self, segment: &FinishedSegment) -> Result<(), JournalError> {
         self.begin()?;
-        self.run(
+        self.exec(
             "UPDATE segments SET started_us = ?, ended_us = ?, sha256 = ?, bytes = ?, \
              status = 'complete', caller_packets = ?, callee_packets = ? WHERE id = ?",
             params![
@@ -410,7 +417,7 @@ impl Journal {
     /// Marks a segment that got no audio at all (its file was removed).
     pub fn segment_empty(&mut self, segment: &FinishedSegment) -> Result<(), JournalError> {
         self.begin()?;
-        self.run(
+        self.exec(
             "UPDATE segments SET started_us = ?, ended_us = ?, status = 'empty', sha256 = NULL, \
              bytes = 0 WHERE id = ?",
             params![
@@ -422,10 +429,46 @@ impl Journal {
         Ok(())
     }
 
+    /// Marks a segment whose writing stopped at `at` (the disk filled up): `incomplete` with
+    /// the digest of what reached the disk, which plays up to its last whole page; `failed`
+    /// (and the file removed) when nothing but headers did.
+    pub fn segment_cut_short(
+        &mut self,
+        id: i64,
+        at: Timestamp,
+    ) -> Result<&'static str, JournalError> {
+        let Some(rel) = self.segment_path(id)? else {
+            return Ok("failed");
+        };
+        let path = self.dir.join(&rel);
+        match std::fs::read(&path) {
+            // Two header pages take about a kilobyte; audio pages follow.
+            Ok(data) if data.len() > 1024 => {
+                self.begin()?;
+                self.exec(
+                    "UPDATE segments SET status = 'incomplete', ended_us = ?, sha256 = ?, \
+                     bytes = ? WHERE id = ?",
+                    params![
+                        at.as_micros(),
+                        hex::encode(Sha256::digest(&data)),
+                        data.len() as i64,
+                        id
+                    ],
+                )?;
+                Ok("incomplete")
+            }
+            _ => {
+                let _ = std::fs::remove_file(&path);
+                self.segment_failed(id, at)?;
+                Ok("failed")
+            }
+        }
+    }
+
     /// Marks a segment whose file could not be written.
     pub fn segment_failed(&mut self, id: i64, at: Timestamp) -> Result<(), JournalError> {
         self.begin()?;
-        self.run(
+        self.exec(
             "UPDATE segments SET status = 'failed', ended_us = ? WHERE id = ?",
             params![at.as_micros(), id],
         )?;
@@ -437,7 +480,7 @@ impl Journal {
         self.begin()?;
         let call = finished.call;
         let key = call.key.0;
-        self.run(
+        self.exec(
             "UPDATE calls SET caller = ?, callee = ?, answered_us = ?, ended_us = ?, \
              disposition = ?, \
              end_reason = ?, final_status = ?, state = 'finished', recorded = ?, rtcp_packets = ?, \
@@ -461,9 +504,13 @@ impl Journal {
             ],
         )?;
 
-        let mut streams = self.conn.appender("streams")?;
+        // Rows through cached INSERTs: a call has a handful of each, and creating three
+        // appenders per call cost milliseconds, which an INVITE flood multiplies.
+        let mut streams = self
+            .conn
+            .prepare_cached("INSERT INTO streams VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
         for s in &call.streams {
-            streams.append_row(params![
+            streams.execute(params![
                 key,
                 s.src.to_string(),
                 s.dst.to_string(),
@@ -479,19 +526,21 @@ impl Journal {
                 s.last_at.as_micros(),
             ])?;
         }
-        streams.flush()?;
         drop(streams);
 
-        let mut decisions = self.conn.appender("decisions")?;
+        let mut decisions = self
+            .conn
+            .prepare_cached("INSERT INTO decisions VALUES (?, ?, ?, ?)")?;
         for d in finished.decisions {
-            decisions.append_row(params![key, d.at.as_micros(), d.action, d.reason])?;
+            decisions.execute(params![key, d.at.as_micros(), d.action, d.reason])?;
         }
-        decisions.flush()?;
         drop(decisions);
 
-        let mut messages = self.conn.appender("messages")?;
+        let mut messages = self
+            .conn
+            .prepare_cached("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)")?;
         for m in &call.messages {
-            messages.append_row(params![
+            messages.execute(params![
                 key,
                 m.at.as_micros(),
                 m.src.to_string(),
@@ -502,7 +551,6 @@ impl Journal {
                 m.duplicates as i32,
             ])?;
         }
-        messages.flush()?;
         Ok(())
     }
 }

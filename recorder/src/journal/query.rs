@@ -145,6 +145,20 @@ pub struct CallView {
     /// The conversation this call belongs to: the id of its first leg when a PBX or SBC
     /// bridged it under another Call-ID, else its own id.
     pub conversation: i64,
+    /// The legal hold on the call, if any: retention keeps it until the hold is lifted.
+    #[serde(default)]
+    pub hold: Option<HoldView>,
+}
+
+/// A legal hold, as listed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HoldView {
+    /// Why the call is kept.
+    pub reason: String,
+    /// Who put it on hold.
+    pub by: String,
+    /// When, RFC 3339.
+    pub at: String,
 }
 
 fn rfc3339(micros: i64) -> String {
@@ -268,6 +282,7 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallView>, Jo
             note: r.get(13)?,
             capture_lost: r.get(14)?,
             conversation: r.get(15)?,
+            hold: None,
         })
     })?;
     let mut calls: Vec<CallView> = rows.collect::<Result<_, _>>()?;
@@ -304,6 +319,22 @@ pub fn calls(conn: &Connection, filter: &CallFilter) -> Result<Vec<CallView>, Jo
         };
         if let Some(&i) = index.get(&call) {
             calls[i].segments.push(segment);
+        }
+    }
+
+    let mut stmt = conn.prepare(&format!(
+        "SELECT call, coalesce(reason, ''), coalesce(user_name, ''), at_us FROM holds \
+         WHERE call IN ({id_list})"
+    ))?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let call: i64 = r.get(0)?;
+        if let Some(&i) = index.get(&call) {
+            calls[i].hold = Some(HoldView {
+                reason: r.get(1)?,
+                by: r.get(2)?,
+                at: rfc3339(r.get(3)?),
+            });
         }
     }
 

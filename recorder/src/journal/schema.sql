@@ -124,19 +124,39 @@ CREATE TABLE IF NOT EXISTS users (
     created_us BIGINT
 );
 
--- Every login, failed login, logout, play, download, export and user change; ids ascend in
--- insertion order.
+-- Every login, failed login, logout, play, download, export, user change, legal hold and
+-- retention deletion; ids ascend in insertion order, and each row is chained to the one before
+-- by its hash (journal/audit.rs defines the encoding).
 CREATE TABLE IF NOT EXISTS audit (
     id BIGINT,
     at_us BIGINT,
     user_name VARCHAR,
     address VARCHAR,      -- the client's IP address, or 'local' for the command line
-    action VARCHAR,       -- login, login_failed, logout, play, download, export, user_added
+    action VARCHAR,       -- login, login_failed, logout, play, download, export, user_added,
+                          -- hold_added, hold_removed, retention_delete
     call BIGINT,
     recording BIGINT,
-    detail VARCHAR
+    detail VARCHAR,
+    prev_hash VARCHAR,    -- the hash of the row before (hex); see journal/audit.rs
+    hash VARCHAR          -- SHA-256 of prev_hash and this row's canonical content (hex)
+);
+
+-- Legal holds: calls retention must keep, whatever their age, until the hold is removed.
+CREATE TABLE IF NOT EXISTS holds (
+    call BIGINT,
+    reason VARCHAR,
+    user_name VARCHAR,
+    at_us BIGINT
 );
 
 -- Columns added after the first release of the schema (journals created before get them here).
 ALTER TABLE calls ADD COLUMN IF NOT EXISTS capture_lost BIGINT;
 ALTER TABLE calls ADD COLUMN IF NOT EXISTS conversation BIGINT;
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS prev_hash VARCHAR;
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS hash VARCHAR;
+
+-- Point lookups by id: each call's row is updated when it is answered, ends and is finished,
+-- and without an index every update scanned the whole table (an INVITE flood made that
+-- quadratic).
+CREATE INDEX IF NOT EXISTS calls_by_id ON calls (id);
+CREATE INDEX IF NOT EXISTS segments_by_id ON segments (id);

@@ -182,27 +182,7 @@ impl Store for JournalStore {
     }
 
     fn audit_append(&self, event: &AuditEvent) -> Result<i64, StoreError> {
-        let _writing = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        self.with(|conn| {
-            let id: i64 =
-                conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM audit", [], |r| {
-                    r.get(0)
-                })?;
-            conn.execute(
-                "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                params![
-                    id,
-                    event.at_us,
-                    event.user,
-                    event.address,
-                    event.action.as_str(),
-                    event.call,
-                    event.recording,
-                    event.detail
-                ],
-            )?;
-            Ok(id)
-        })
+        self.with(|conn| super::audit::append(conn, event))
     }
 
     fn audit(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>, StoreError> {

@@ -12,6 +12,13 @@ use crate::time::{Duration, Timestamp};
 /// The largest datagram IP can carry; no reassembly grows past it.
 const MAX_DATAGRAM: usize = 65_535;
 
+/// Fragments one datagram may be built from: real ones have a few dozen at most; more are an
+/// attack on the completeness check (a sort per fragment).
+const MAX_FRAGMENTS: usize = 512;
+
+/// Bytes all partial datagrams may hold together.
+const MAX_BYTES: usize = 32 << 20;
+
 /// Identifies the datagram a fragment belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FragmentKey {
@@ -70,6 +77,8 @@ pub struct Defragmenter {
     spare: Vec<Vec<u8>>,
     max_entries: usize,
     timeout: Duration,
+    /// Bytes the partial datagrams hold.
+    held: usize,
     /// What was dropped.
     pub stats: FragStats,
 }
@@ -88,6 +97,7 @@ impl Defragmenter {
             spare: Vec::new(),
             max_entries,
             timeout,
+            held: 0,
             stats: FragStats::default(),
         }
     }
@@ -117,7 +127,9 @@ impl Defragmenter {
             return None;
         }
 
-        if !self.partials.contains_key(&key) && self.partials.len() >= self.max_entries {
+        if !self.partials.contains_key(&key)
+            && (self.partials.len() >= self.max_entries || self.held + end > MAX_BYTES)
+        {
             self.evict_oldest();
         }
         let spare = &mut self.spare;
@@ -136,7 +148,13 @@ impl Defragmenter {
             }
             partial.total = Some(end);
         }
+        if partial.ranges.len() >= MAX_FRAGMENTS {
+            self.stats.invalid += 1;
+            self.drop_entry(&key);
+            return None;
+        }
         if partial.data.len() < end {
+            self.held += end - partial.data.len();
             partial.data.resize(end, 0);
         }
         partial.data[offset..end].copy_from_slice(payload);
@@ -146,6 +164,7 @@ impl Defragmenter {
             return None;
         }
         let mut whole = self.partials.remove(&key)?;
+        self.held -= whole.data.len();
         let total = whole.total.unwrap_or(whole.data.len());
         whole.data.truncate(total);
         Some(whole.data)
@@ -163,8 +182,14 @@ impl Defragmenter {
     pub fn expire(&mut self, now: Timestamp) {
         let timeout = self.timeout;
         let before = self.partials.len();
-        self.partials
-            .retain(|_, p| now.since(p.first_seen) < timeout);
+        let held = &mut self.held;
+        self.partials.retain(|_, p| {
+            let keep = now.since(p.first_seen) < timeout;
+            if !keep {
+                *held -= p.data.len();
+            }
+            keep
+        });
         let expired = before - self.partials.len();
         if expired > 0 {
             self.stats.timed_out += expired as u64;
@@ -172,13 +197,26 @@ impl Defragmenter {
         }
     }
 
+    /// Bytes the partial datagrams hold now.
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Full (entries or bytes): drops the oldest sixteenth of the table, and more until the
+    /// bytes are within three quarters of the budget, so a flood of fragments of new
+    /// datagrams costs one sort per batch, not a scan per fragment.
     fn evict_oldest(&mut self) {
-        let oldest = self
+        let mut by_age: Vec<(Timestamp, FragmentKey)> = self
             .partials
             .iter()
-            .min_by_key(|(_, p)| p.first_seen)
-            .map(|(k, _)| *k);
-        if let Some(key) = oldest {
+            .map(|(k, p)| (p.first_seen, *k))
+            .collect();
+        by_age.sort_unstable_by_key(|(at, _)| *at);
+        let batch = (self.max_entries / 16).max(1);
+        for (i, (_, key)) in by_age.into_iter().enumerate() {
+            if i >= batch && self.held <= MAX_BYTES / 4 * 3 {
+                break;
+            }
             self.drop_entry(&key);
             self.stats.evicted += 1;
             // Warn on the 1st, 2nd, 4th, 8th... eviction: a flood must not flood the log too.
@@ -186,8 +224,9 @@ impl Defragmenter {
                 tracing::warn!(
                     table = "ip-fragments",
                     limit = self.max_entries,
+                    limit_bytes = MAX_BYTES,
                     evicted = self.stats.evicted,
-                    "table full, oldest partial datagram evicted"
+                    "table full, oldest partial datagrams evicted"
                 );
             }
         }
@@ -195,6 +234,7 @@ impl Defragmenter {
 
     fn drop_entry(&mut self, key: &FragmentKey) {
         if let Some(partial) = self.partials.remove(key) {
+            self.held -= partial.data.len();
             self.recycle(partial.data);
         }
     }
@@ -236,6 +276,34 @@ mod tests {
         table.expire(t0 + Duration::from_secs(2));
         assert!(table.is_empty());
         assert_eq!(table.stats.timed_out, 2);
+    }
+
+    #[test]
+    fn a_datagram_of_endless_tiny_fragments_is_dropped() {
+        let mut table = Defragmenter::default();
+        let now = Timestamp::from_micros(0);
+        for i in 0..10_000 {
+            table.insert(now, key(3), 8 * (i % 100), true, b"xxxxxxxx");
+        }
+        // Dropped at the fragment limit, again and again: never more than the limit held.
+        assert!(table.stats.invalid >= 10_000 / (MAX_FRAGMENTS + 1) as u64);
+        assert!(table.len() <= 1);
+    }
+
+    #[test]
+    fn large_partial_datagrams_stay_within_the_byte_budget() {
+        let mut table = Defragmenter::default();
+        let now = Timestamp::from_micros(0);
+        let mut max_held = 0;
+        // 4000 datagrams with their last 8 bytes at 64 KB: 256 MB if all were kept.
+        for id in 0..4000 {
+            table.insert(now, key(id), 65_520, false, b"xxxxxxxx");
+            max_held = max_held.max(table.held_bytes());
+        }
+        assert!(max_held <= MAX_BYTES, "held {max_held}");
+        assert!(table.stats.evicted > 3000, "{:?}", table.stats);
+        let held: usize = table.partials.values().map(|p| p.data.len()).sum();
+        assert_eq!(held, table.held_bytes(), "the running count drifted");
     }
 
     #[test]

@@ -139,10 +139,12 @@ impl Sdp {
         let mut own_direction: Vec<Option<Direction>> = Vec::new();
 
         for line in lines {
-            let (kind, value) = (line.as_bytes()[0], line[2..].trim());
+            // `=` checked first: only then is byte 2 sure to start a character (a line may
+            // start with a multi-byte one).
             if line.as_bytes()[1] != b'=' {
                 continue;
             }
+            let (kind, value) = (line.as_bytes()[0], line[2..].trim());
             match kind {
                 b'o' => sdp.origin = value.split_ascii_whitespace().nth(5).and_then(parse_addr),
                 b'c' => {
@@ -288,6 +290,17 @@ fn parse_media_attribute(media: &mut Media, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (issue 6): a line starting with a multi-byte character was sliced
+    /// inside that character, a panic any SIP message with such a body could trigger.
+    #[test]
+    fn a_line_starting_with_a_multibyte_character_does_not_panic() {
+        let sdp =
+            Sdp::parse("v=0\r\n\u{e9}x=1\r\n\u{20ac}=\r\nm=audio 4000 RTP/AVP 0\r\n".as_bytes())
+                .expect("parsed");
+        assert_eq!(sdp.media.len(), 1);
+        assert_eq!(sdp.media[0].port, 4000);
+    }
 
     #[test]
     fn parses_an_offer() {

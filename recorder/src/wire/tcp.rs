@@ -35,6 +35,8 @@ pub struct TcpStats {
     pub streams_evicted: u64,
     /// Messages dropped for a Content-Length over the limit.
     pub oversized: u64,
+    /// Bytes thrown away with streams evicted to keep the table within its byte budget.
+    pub bytes_evicted: u64,
 }
 
 #[derive(Debug, Default)]
@@ -60,6 +62,10 @@ struct Stream {
 pub struct TcpReassembler {
     streams: HashMap<(SocketAddr, SocketAddr), Stream>,
     max_streams: usize,
+    /// Bytes all streams may hold (pending, parked, WebSocket messages).
+    max_bytes: usize,
+    /// Bytes held now.
+    held: usize,
     idle_timeout: Duration,
     /// What was cut, skipped and dropped.
     pub stats: TcpStats,
@@ -72,14 +78,29 @@ impl Default for TcpReassembler {
 }
 
 impl TcpReassembler {
-    /// A table of at most `max_streams` streams, each forgotten after `idle_timeout`.
+    /// A table of at most `max_streams` streams holding 32 MiB at most, each stream
+    /// forgotten after `idle_timeout`.
     pub fn new(max_streams: usize, idle_timeout: Duration) -> Self {
+        TcpReassembler::with_budget(max_streams, 32 << 20, idle_timeout)
+    }
+
+    /// A table of at most `max_streams` streams holding `max_bytes` at most: past either, the
+    /// stalest streams are evicted (a sixteenth of the table at a time, so a flood of new
+    /// streams costs no scan per segment).
+    pub fn with_budget(max_streams: usize, max_bytes: usize, idle_timeout: Duration) -> Self {
         TcpReassembler {
             streams: HashMap::new(),
-            max_streams,
+            max_streams: max_streams.max(1),
+            max_bytes,
+            held: 0,
             idle_timeout,
             stats: TcpStats::default(),
         }
+    }
+
+    /// Bytes the streams hold now.
+    pub fn held_bytes(&self) -> usize {
+        self.held
     }
 
     /// Streams held now.
@@ -109,7 +130,9 @@ impl TcpReassembler {
     ) {
         let key = (src, dst);
         if info.rst {
-            self.streams.remove(&key);
+            if let Some(stream) = self.streams.remove(&key) {
+                self.held -= stream_bytes(&stream);
+            }
             return;
         }
         if !self.streams.contains_key(&key) {
@@ -117,11 +140,13 @@ impl TcpReassembler {
                 return;
             }
             if self.streams.len() >= self.max_streams {
-                self.evict_oldest();
+                let target = self.max_streams - (self.max_streams / 16).max(1);
+                self.evict_until(|table| table.streams.len() <= target);
             }
         }
         let stream = self.streams.entry(key).or_default();
         stream.last_seen = now;
+        let before = stream_bytes(stream);
 
         // The SYN takes one sequence number; data starts after it.
         let data_seq = if info.syn {
@@ -158,37 +183,69 @@ impl TcpReassembler {
         }
 
         cut_messages(stream, &mut self.stats, out);
+        let after = stream_bytes(stream);
+        self.held = self.held - before + after;
 
         if info.fin {
             self.streams.remove(&key);
+            self.held -= after;
+        }
+        if self.held > self.max_bytes {
+            let target = self.max_bytes / 4 * 3;
+            self.evict_until(|table| table.held <= target);
         }
     }
 
     /// Forgets streams idle for longer than the time-out.
     pub fn expire(&mut self, now: Timestamp) {
         let timeout = self.idle_timeout;
-        self.streams.retain(|_, s| now.since(s.last_seen) < timeout);
+        let held = &mut self.held;
+        self.streams.retain(|_, s| {
+            let keep = now.since(s.last_seen) < timeout;
+            if !keep {
+                *held -= stream_bytes(s);
+            }
+            keep
+        });
     }
 
-    fn evict_oldest(&mut self) {
-        let oldest = self
+    /// Evicts the stalest streams until `done` holds.
+    fn evict_until(&mut self, done: impl Fn(&TcpReassembler) -> bool) {
+        let mut by_age: Vec<(Timestamp, (SocketAddr, SocketAddr))> = self
             .streams
             .iter()
-            .min_by_key(|(_, s)| s.last_seen)
-            .map(|(k, _)| *k);
-        if let Some(key) = oldest {
-            self.streams.remove(&key);
+            .map(|(k, s)| (s.last_seen, *k))
+            .collect();
+        by_age.sort_unstable();
+        for (_, key) in by_age {
+            if done(self) {
+                break;
+            }
+            let Some(stream) = self.streams.remove(&key) else {
+                continue;
+            };
+            let bytes = stream_bytes(&stream);
+            self.held -= bytes;
+            self.stats.bytes_evicted += bytes as u64;
             self.stats.streams_evicted += 1;
+            // Warn on the 1st, 2nd, 4th... eviction: a flood must not flood the log too.
             if self.stats.streams_evicted.is_power_of_two() {
                 tracing::warn!(
                     table = "tcp-streams",
                     limit = self.max_streams,
+                    limit_bytes = self.max_bytes,
                     evicted = self.stats.streams_evicted,
-                    "table full, oldest stream evicted"
+                    bytes_evicted = self.stats.bytes_evicted,
+                    "table full, stalest streams evicted"
                 );
             }
         }
     }
+}
+
+/// Bytes a stream holds.
+fn stream_bytes(stream: &Stream) -> usize {
+    stream.pending.len() + stream.parked_bytes + stream.ws_message.len()
 }
 
 /// Moves parked segments that are now in order into `pending`.
@@ -477,6 +534,53 @@ mod tests {
             tcp.push(t, a, b, seg(*seq), data, &mut |m| out.push(m.to_vec()));
         }
         out
+    }
+
+    #[test]
+    fn lying_content_lengths_on_many_streams_stay_within_the_byte_budget() {
+        let mut tcp = TcpReassembler::with_budget(1000, 1 << 20, Duration::from_secs(600));
+        let lie = b"INVITE sip:b@x SIP/2.0\r\nCall-ID: 1\r\nContent-Length: 65536\r\n\r\n";
+        let filler = vec![b'a'; 1400];
+        let dst: SocketAddr = "10.0.0.2:5060".parse().unwrap();
+        let mut max_held = 0;
+        for conn in 0..200u16 {
+            let src = SocketAddr::from(([10, 0, 1, 1], 20_000 + conn));
+            let t = Timestamp::from_micros(i64::from(conn));
+            tcp.push(t, src, dst, seg(1000), lie, &mut |_| {
+                panic!("no message completes")
+            });
+            let mut seq = 1000 + lie.len() as u32;
+            for _ in 0..30 {
+                tcp.push(t, src, dst, seg(seq), &filler, &mut |_| {
+                    panic!("no message completes")
+                });
+                seq += filler.len() as u32;
+                max_held = max_held.max(tcp.held_bytes());
+            }
+        }
+        // 200 streams of 42 KB each would hold 8 MB; the budget keeps it to 1 MiB.
+        assert!(max_held <= 1 << 20, "held {max_held}");
+        assert!(tcp.stats.streams_evicted > 150, "{:?}", tcp.stats);
+        assert!(tcp.stats.bytes_evicted > 6_000_000, "{:?}", tcp.stats);
+        let held: usize = tcp.streams.values().map(stream_bytes).sum();
+        assert_eq!(held, tcp.held_bytes(), "the running count drifted");
+        tcp.expire(Timestamp::from_micros(3_600_000_000));
+        assert_eq!((tcp.len(), tcp.held_bytes()), (0, 0));
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_stalest_streams_in_batches() {
+        let mut tcp = TcpReassembler::with_budget(64, 1 << 20, Duration::from_secs(600));
+        let dst: SocketAddr = "10.0.0.2:5060".parse().unwrap();
+        for conn in 0..1000u16 {
+            let src = SocketAddr::from(([10, 0, 1, 1], 20_000 + conn));
+            let t = Timestamp::from_micros(i64::from(conn));
+            tcp.push(t, src, dst, seg(1000), b"INVITE", &mut |_| {});
+            assert!(tcp.len() <= 64);
+        }
+        // The newest connection is still followed.
+        assert!(tcp.contains(SocketAddr::from(([10, 0, 1, 1], 20_999)), dst));
+        assert_eq!(tcp.stats.streams_evicted, 1000 - tcp.len() as u64);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Most keys (addresses and names) tracked at once; past that the stalest is forgotten.
@@ -40,6 +41,8 @@ impl Default for LoginLimits {
 pub struct LoginLimiter {
     limits: LoginLimits,
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Live keys forgotten because the table was full.
+    evicted: AtomicU64,
 }
 
 impl LoginLimiter {
@@ -48,6 +51,7 @@ impl LoginLimiter {
         LoginLimiter {
             limits,
             failures: Mutex::new(HashMap::new()),
+            evicted: AtomicU64::new(0),
         }
     }
 
@@ -75,24 +79,46 @@ impl LoginLimiter {
     /// Counts a failed login.
     pub fn failed(&self, address: &str, user: &str, now: Instant) {
         let mut failures = self.lock();
-        if failures.len() >= MAX_KEYS {
+        if failures.len() + 2 > MAX_KEYS {
             let window = self.limits.window;
             failures.retain(|_, times| {
                 prune(times, now, window);
                 !times.is_empty()
             });
-            if failures.len() >= MAX_KEYS
-                && let Some(stalest) = failures
+            if failures.len() + 2 > MAX_KEYS {
+                // Still full of live keys (a flood of names): forget the stalest sixteenth at
+                // once, so the table stays bounded and the scan is not paid per attempt.
+                let mut by_age: Vec<(Option<Instant>, String)> = failures
                     .iter()
-                    .min_by_key(|(_, t)| t.back().copied())
-                    .map(|(k, _)| k.clone())
-            {
-                failures.remove(&stalest);
+                    .map(|(k, t)| (t.back().copied(), k.clone()))
+                    .collect();
+                by_age.sort_unstable();
+                let forget = (MAX_KEYS / 16).max(2);
+                for (_, key) in by_age.into_iter().take(forget) {
+                    failures.remove(&key);
+                }
+                let evicted = self.evicted.fetch_add(forget as u64, Ordering::Relaxed);
+                tracing::warn!(
+                    table = "login-failures",
+                    limit = MAX_KEYS,
+                    evicted = evicted + forget as u64,
+                    "failed-login table full, stalest entries forgotten"
+                );
             }
         }
         for key in [address_key(address), user_key(user)] {
             failures.entry(key).or_default().push_back(now);
         }
+    }
+
+    /// Keys (addresses and user names) tracked now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no failure is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Forgets a user name's failures after it logged in. The address keeps its count, or a
@@ -161,6 +187,28 @@ mod tests {
         }
         assert!(limiter.check("10.0.0.9", "e", t0).is_err());
         assert!(limiter.check("10.0.0.8", "e", t0).is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_names_keeps_the_table_bounded() {
+        let limiter = LoginLimiter::new(LoginLimits::default());
+        let now = Instant::now();
+        for i in 0..(MAX_KEYS + 20_000) {
+            limiter.failed(
+                &format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255),
+                "x",
+                now,
+            );
+            limiter.failed("10.0.0.1", &format!("user{i}"), now);
+        }
+        assert!(limiter.len() <= MAX_KEYS, "{} keys", limiter.len());
+        assert!(limiter.evicted.load(Ordering::Relaxed) > 0);
+        // The newest name (its failures later than the flood's) is still limited.
+        let later = now + Duration::from_millis(1);
+        for _ in 0..LoginLimits::default().per_user {
+            limiter.failed("10.9.9.9", "newest", later);
+        }
+        assert!(limiter.check("10.9.9.8", "newest", later).is_err());
     }
 
     #[test]
