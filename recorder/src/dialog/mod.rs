@@ -683,11 +683,7 @@ impl Correlator {
         }
 
         let (codec, kind) = classify(&announced.media, &packet);
-        let encrypted = announced
-            .media
-            .protocol
-            .to_ascii_uppercase()
-            .contains("SAVP");
+        let encrypted = announced.media.is_secure();
         let index = match existing {
             Some(index) => Some(index),
             None if call.streams.len() < MAX_STREAMS_PER_CALL => {

@@ -91,8 +91,22 @@ impl Media {
 
     /// Whether this stream carries RTP (and so may be recorded).
     pub fn is_rtp(&self) -> bool {
-        self.protocol.to_ascii_uppercase().contains("RTP")
+        contains_ignore_case(&self.protocol, "RTP")
     }
+
+    /// Whether this stream is SRTP (`RTP/SAVP`, `RTP/SAVPF`, `UDP/TLS/RTP/SAVP`...).
+    pub fn is_secure(&self) -> bool {
+        contains_ignore_case(&self.protocol, "SAVP")
+    }
+}
+
+/// Whether `needle` occurs in `haystack`, ASCII case ignored (asked for every RTP packet, so
+/// without the allocation of an upper-cased copy).
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    haystack
+        .as_bytes()
+        .windows(needle.len())
+        .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// The static RTP payload types of RFC 3551 that matter for voice.
