@@ -507,17 +507,16 @@ impl Inner {
     }
 
     fn drain_events(&mut self) {
-        let mut handled = false;
         while let Some(event) = self.correlator.poll_event() {
-            handled = true;
-            if let Err(err) = self.handle_event(event) {
+            // Here as well as on ticks: a flood, or the end of a capture, brings many calls
+            // between two ticks, and the rows held for a commit are bounded.
+            let result = self
+                .handle_event(event)
+                .and_then(|()| self.journal.commit_if_due());
+            if let Err(err) = result {
                 tracing::error!(%err, "journal write failed");
                 self.error.get_or_insert(err);
             }
-        }
-        // Here as well as on ticks: a flood brings many calls between two ticks.
-        if handled && let Err(err) = self.journal.commit_if_due() {
-            self.error.get_or_insert(err);
         }
     }
 

@@ -1,13 +1,11 @@
 //! `recorder import`: capture files through the whole pipeline into the journal.
 
-use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use sha2::{Digest, Sha256};
 
 use super::{ImportArgs, load_config};
 use crate::capture::{CaptureError, FileSource};
@@ -142,7 +140,7 @@ fn import_file(
     stop: &AtomicBool,
 ) -> Result<FileOutcome, ImportProblem> {
     let mut source = FileSource::open(path).map_err(ImportProblem::Capture)?;
-    let digest = file_digest(path).map_err(|e| {
+    let digest = crate::journal::verify::digest(path).map_err(|e| {
         ImportProblem::Capture(CaptureError::Open {
             path: path.display().to_string(),
             reason: e.to_string(),
@@ -238,20 +236,6 @@ fn progress_bar(size: u64, path: &Path) -> Option<indicatif::ProgressBar> {
         .unwrap_or_default();
     bar.set_message(name);
     Some(bar)
-}
-
-fn file_digest(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
 
 fn now_micros() -> i64 {

@@ -37,7 +37,7 @@ pub const RECORDINGS_DIR: &str = "recordings";
 /// How long writes may wait before they are committed.
 const COMMIT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Most rows held for the next commit besides the rows of active calls; more commit at once.
+/// Most changed call rows and rows of finished calls held for the next commit; more commit now.
 const MAX_HELD_ROWS: usize = 2_000;
 
 /// Why the journal could not be used.
@@ -103,6 +103,8 @@ pub struct Journal {
     pending: PendingRows,
     /// The rows of calls not yet finished, as last written (see [`CallRow`]).
     call_rows: HashMap<i64, CallRow>,
+    /// The ids of the rows changed since the last commit, once each.
+    changed_calls: Vec<i64>,
 }
 
 /// The columns of `calls`, in table order (an appender fills whole rows).
@@ -168,7 +170,6 @@ struct CallRow {
 impl CallRow {
     fn set(&mut self, column: usize, value: Value) {
         self.values[column] = value;
-        self.changed = true;
     }
 
     fn finished(&self) -> bool {
@@ -246,6 +247,7 @@ impl Journal {
             import_id: None,
             pending: PendingRows::default(),
             call_rows: HashMap::new(),
+            changed_calls: Vec::new(),
         };
         journal.recover()?;
         Ok(journal)
@@ -341,7 +343,7 @@ impl Journal {
     /// it reach [`MAX_HELD_ROWS`] (a fast import or a call flood would otherwise gather a
     /// commit interval's worth of calls in memory).
     pub fn commit_if_due(&mut self) -> Result<(), JournalError> {
-        let held = self.call_rows.len()
+        let held = self.changed_calls.len()
             + self.pending.streams.len()
             + self.pending.decisions.len()
             + self.pending.messages.len();
@@ -365,11 +367,24 @@ impl Journal {
         Ok(())
     }
 
+    /// A call's row, to be changed: noted for the next commit.
+    fn changed_row(&mut self, id: i64) -> Option<&mut CallRow> {
+        let row = self.call_rows.get_mut(&id)?;
+        if !row.changed {
+            row.changed = true;
+            self.changed_calls.push(id);
+        }
+        Some(row)
+    }
+
     /// Hands the call rows changed since the last commit to DuckDB, and forgets finished ones.
     fn write_call_rows(&mut self) -> Result<(), JournalError> {
         let mut new_rows = Vec::new();
         let mut changed_rows = Vec::new();
-        for row in self.call_rows.values_mut().filter(|row| row.changed) {
+        for id in &self.changed_calls {
+            let Some(row) = self.call_rows.get(id) else {
+                continue;
+            };
             if row.stored {
                 changed_rows.push(&row.values);
             } else {
@@ -406,11 +421,15 @@ impl Journal {
             )?;
             self.exec("DELETE FROM call_changes", [])?;
         }
-        self.call_rows.retain(|_, row| {
-            row.stored = true;
-            row.changed = false;
-            !row.finished()
-        });
+        for id in self.changed_calls.drain(..) {
+            if let Some(row) = self.call_rows.get_mut(&id) {
+                row.stored = true;
+                row.changed = false;
+                if row.finished() {
+                    self.call_rows.remove(&id);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -520,6 +539,7 @@ impl Journal {
                 changed: true,
             },
         );
+        self.changed_calls.push(call.key.0);
         self.next_call = self.next_call.max(call.key.0 + 1);
         Ok(())
     }
@@ -527,7 +547,7 @@ impl Journal {
     /// Records when a call was answered.
     pub fn call_answered(&mut self, call: i64, at: Timestamp) -> Result<(), JournalError> {
         self.begin()?;
-        if let Some(row) = self.call_rows.get_mut(&call) {
+        if let Some(row) = self.changed_row(call) {
             row.set(col::ANSWERED, Value::BigInt(at.as_micros()));
             row.set(col::DISPOSITION, Value::Text("answered".into()));
         }
@@ -537,7 +557,7 @@ impl Journal {
     /// Records how a call ended (its media may still trickle in until it is finished).
     pub fn call_ended(&mut self, call: &Call) -> Result<(), JournalError> {
         self.begin()?;
-        if let Some(row) = self.call_rows.get_mut(&call.key.0) {
+        if let Some(row) = self.changed_row(call.key.0) {
             set_end(row, call);
         }
         Ok(())
@@ -663,7 +683,7 @@ impl Journal {
         self.begin()?;
         let call = finished.call;
         let key = call.key.0;
-        if let Some(row) = self.call_rows.get_mut(&key) {
+        if let Some(row) = self.changed_row(key) {
             set_end(row, call);
             row.set(col::CALLER, Value::Text(call.caller.clone()));
             row.set(col::CALLEE, Value::Text(call.callee.clone()));

@@ -104,24 +104,12 @@ impl Rig {
             sh(&["ip", "netns", "add", ns])?;
             sh(&["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])?;
             // No IPv6 chatter (router solicitations) on the link: only the replay.
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-qw",
+            for setting in [
                 "net.ipv6.conf.all.disable_ipv6=1",
-            ])?;
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-qw",
                 "net.ipv6.conf.default.disable_ipv6=1",
-            ])?;
+            ] {
+                sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", setting])?;
+            }
         }
         sh(&[
             "ip",
