@@ -166,7 +166,8 @@ pub fn throughput(bench: &mut Bench) -> anyhow::Result<Throughput> {
          up at once, {} frames ({} SIP, {} RTP G.711 at 20 ms), {:.0} MB. Recording off is \
          `default = \"never\"` (decode, SIP dialogs, RTP stream statistics, journal); \
          recording on is `default = \"always\"` (also G.711 decoding, alignment and stereo \
-         Opus encoding at complexity 3, 32 kbit/s, {} segments, {:.0} s of audio).\n\n{}\n\
+         Opus encoding with the default settings: SILK, complexity 0, 32 kbit/s; {} segments, \
+         {:.0} s of audio).\n\n{}\n\
          Recording costs {:.2} CPU-seconds more for {:.0} s of stereo audio: {:.1} ms per \
          second of audio.\n",
         thousands(result.summary.frames as f64),

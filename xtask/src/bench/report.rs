@@ -75,6 +75,8 @@ impl Report {
             let _ = write!(out, "\n## {title}\n\n{body}");
         }
         let _ = write!(out, "\n## Targets\n\n{}", self.targets_table());
+        // Earlier runs' figures, kept by hand: each run rewrites everything else.
+        let _ = write!(out, "\n{}", include_str!("history.md"));
         out.push_str(
             "\n## Commands\n\nThe exact commands behind the figures (paths are this run's):\n\n",
         );
