@@ -35,6 +35,10 @@ use crate::wire::{Decoder, L4Payload, LinkType, Transport};
 /// Where look-back recordings wait, inside the data folder, until a record button claims them.
 pub const LOOK_BACK_DIR: &str = "recordings/.look-back";
 
+/// The note of an answered call that was to be recorded but whose audio never came (its RTP
+/// was not in the capture, or went to addresses no SDP announced).
+const NO_AUDIO: &str = "recording was on, but no audio of this call was captured";
+
 /// The note on a call whose media is encrypted with keys the SDP does not carry.
 const NO_SRTP_KEYS: &str =
     "encrypted media without SDES keys in the SDP (DTLS-SRTP?) cannot be recorded";
@@ -728,8 +732,16 @@ impl Inner {
                 let Some(media) = self.calls.get_mut(&key) else {
                     return Ok(());
                 };
-                media.pending_start = None;
+                let waited_for_audio = media.pending_start.take().is_some();
                 media.waiting_for_space = None;
+                let answered = self
+                    .correlator
+                    .call(key)
+                    .is_some_and(|c| c.answered_at.is_some());
+                if waited_for_audio && answered && !media.notes.iter().any(|n| n == NO_AUDIO) {
+                    // Say why a call that was to be recorded has no recording.
+                    media.notes.push(NO_AUDIO.to_string());
+                }
                 let Some(segment) = media.segment.take() else {
                     return Ok(());
                 };

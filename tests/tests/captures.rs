@@ -114,6 +114,11 @@ fn every_capture_imports_and_matches_wireshark() {
             );
             let callee = expected["to"].as_str().unwrap();
             assert_eq!(call["callee"], callee, "{name}: callee of {call_id}");
+            // A call Wireshark saw a BYE in ended with it, on every leg and capture point.
+            let methods = expected["methods"].as_array().unwrap();
+            if methods.iter().any(|m| m == "BYE") {
+                assert_eq!(call["end_reason"], "bye", "{name}: how {call_id} ended");
+            }
         }
         assert_eq!(
             calls.len(),

@@ -65,7 +65,8 @@ fn print_table(out: &mut impl Write, calls: &[CallView]) -> std::io::Result<()> 
             call.segments.len()
         )?;
     }
-    writeln!(out, "{} calls", calls.len())
+    let plural = if calls.len() == 1 { "" } else { "s" };
+    writeln!(out, "{} call{plural}", calls.len())
 }
 
 fn truncate(text: &str, width: usize) -> String {

@@ -162,8 +162,9 @@ pub struct FilterArgs {
     /// Calls that started at or after this time (RFC 3339 or YYYY-MM-DD, UTC).
     #[arg(long, value_parser = parse_time)]
     pub from: Option<Timestamp>,
-    /// Calls that started before this time (RFC 3339 or YYYY-MM-DD, UTC).
-    #[arg(long, value_parser = parse_time)]
+    /// Calls that started before this time (RFC 3339, UTC); a date (YYYY-MM-DD) includes
+    /// that whole day, as in the web journal.
+    #[arg(long, value_parser = parse_end_time)]
     pub to: Option<Timestamp>,
     /// Calls where caller or callee is this number (`*` and `?` wildcards allowed).
     #[arg(long)]
@@ -391,6 +392,17 @@ fn parse_time(text: &str) -> Result<Timestamp, String> {
         .ok_or_else(|| format!("'{text}' is not a time (use 2026-12-04 or 2026-12-04T17:00:00Z)"))
 }
 
+/// The end of a period: a plain date means the end of that day (`--from D --to D` is day D).
+fn parse_end_time(text: &str) -> Result<Timestamp, String> {
+    let start = parse_time(text)?;
+    let plain_date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").is_ok();
+    Ok(if plain_date {
+        start + crate::time::Duration::from_secs(86_400)
+    } else {
+        start
+    })
+}
+
 /// Reads a password: asked for without echo on a terminal, else the first line of standard
 /// input (for scripts: `echo "$PW" | recorder user add ...`).
 pub fn read_password(prompt: &str) -> anyhow::Result<String> {
@@ -444,5 +456,19 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Verify(args) => verify::run(&args),
         Command::Retention(args) => retention::run(&args),
         Command::Hold(args) => hold::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_as_the_end_includes_that_day() {
+        let from = parse_time("2018-04-09").unwrap();
+        let to = parse_end_time("2018-04-09").unwrap();
+        assert_eq!(to.since(from).as_micros(), 86_400_000_000);
+        let exact = parse_end_time("2018-04-09T12:00:00Z").unwrap();
+        assert_eq!(exact.since(from).as_micros(), 12 * 3_600_000_000);
     }
 }

@@ -423,13 +423,16 @@ impl Correlator {
                 }
             }
             Method::Bye => {
-                // A forked INVITE may have set up more than one dialog; a BYE ends its own,
+                // A forked INVITE may have set up more than one dialog, and a B2BUA that
+                // keeps the Call-ID has one per leg, each with its own tags: a BYE ends the
+                // dialog whose answering tag is its From or To tag (whichever side hung up),
                 // and the call ends with the last one.
-                let remote = remote_tag(call, msg);
-                if let Some(tag) = remote {
-                    call.dialogs.retain(|d| d != tag);
-                }
-                let others_up = remote.is_some() && !call.dialogs.is_empty();
+                let from = msg.from().and_then(|f| f.tag);
+                let to = msg.to().and_then(|t| t.tag);
+                call.dialogs
+                    .retain(|d| Some(d.as_str()) != from && Some(d.as_str()) != to);
+                let tagged = from.is_some() || to.is_some();
+                let others_up = tagged && !call.dialogs.is_empty();
                 if !call.is_ended() && !others_up {
                     call.state = CallState::Terminated;
                     call.ended_at = Some(now);
@@ -970,17 +973,6 @@ fn dtmf_info_digit(msg: &Message) -> Option<char> {
         "11" => Some('#'),
         _ if value.len() == 1 && matches!(digit, '0'..='9' | '*' | '#' | 'A'..='D') => Some(digit),
         _ => None,
-    }
-}
-
-/// The tag of the far end of the dialog an in-dialog request belongs to: the To tag of the
-/// caller's requests, the From tag of the callee's.
-fn remote_tag<'m>(call: &Call, msg: &'m Message) -> Option<&'m str> {
-    let from = msg.from().and_then(|f| f.tag);
-    let to = msg.to().and_then(|t| t.tag);
-    match (from, call.caller_tag.as_deref()) {
-        (Some(from), Some(caller)) if from == caller => to,
-        _ => from,
     }
 }
 

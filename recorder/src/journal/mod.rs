@@ -43,8 +43,8 @@ const MAX_HELD_ROWS: usize = 2_000;
 /// Why the journal could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    /// The data folder could not be created.
-    #[error("cannot create data folder {path}: {source}")]
+    /// The data folder (or its recordings folder) could not be created.
+    #[error("cannot create data folder {path} (or its recordings folder in it): {source}")]
     Folder {
         /// The folder.
         path: PathBuf,
@@ -71,8 +71,18 @@ pub enum JournalError {
     #[error("cannot open the journal {0} for writing: permission denied")]
     ReadOnly(PathBuf),
     /// DuckDB failed.
-    #[error("journal: {0}")]
+    #[error("journal: {}", db_message(.0))]
     Db(#[from] duckdb::Error),
+}
+
+/// DuckDB's message without the generic code that duckdb-rs appends to some of them
+/// (`...: Error code 1: Unknown error code`), which tells a user nothing.
+fn db_message(err: &duckdb::Error) -> String {
+    let text = err.to_string();
+    match text.find(": Error code ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
 }
 
 /// A call's row as the pipeline hands it over at the end.
