@@ -182,6 +182,59 @@ fn the_call_page_shows_a_legal_hold() {
     assert_eq!(json["hold"]["reason"], "subpoena 7");
 }
 
+/// `recorder hold ... --url`: an admin changes holds through a running recorder, which keeps
+/// the journal file to itself; others may not, and each change is audited.
+#[test]
+fn holds_change_through_a_running_recorder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, calls) = journal(dir.path());
+    let id = calls[0]["id"].to_string();
+    add_user(&data, "root", "admin", None);
+    add_user(&data, "sup", "supervisor", None);
+    let server = Server::start(&data);
+    let remote = |user: &str, args: &[&str]| {
+        let out = std::process::Command::new(tests::recorder_bin())
+            .args(args)
+            .args(["--url", &server.url, "--user", user])
+            .env("RECORDER_PASSWORD", tests::web::PASSWORD)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), stderr)
+    };
+
+    let (ok, err) = remote("root", &["hold", "add", &id, "--reason", "case 9"]);
+    assert!(ok, "{err}");
+    let root = Client::logged_in(&server.url, "root");
+    let call = root.get(&format!("/api/v1/calls/{id}")).json();
+    assert_eq!(call["hold"]["reason"], "case 9");
+    assert_eq!(call["hold"]["by"], "root");
+
+    // Twice is refused, and so is a supervisor, and a call that does not exist.
+    let (ok, err) = remote("root", &["hold", "add", &id, "--reason", "again"]);
+    assert!(!ok && err.contains("under legal hold already"), "{err}");
+    let (ok, err) = remote("sup", &["hold", "remove", &id]);
+    assert!(!ok && err.contains("403"), "{err}");
+    let (ok, err) = remote("root", &["hold", "add", "999", "--reason", "x"]);
+    assert!(!ok && err.contains("404"), "{err}");
+
+    let (ok, err) = remote("root", &["hold", "remove", &id, "--reason", "case closed"]);
+    assert!(ok, "{err}");
+    let call = root.get(&format!("/api/v1/calls/{id}")).json();
+    assert!(call["hold"].is_null(), "{call}");
+
+    let audit = root.get("/api/v1/audit?limit=100").json();
+    let holds: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("hold_"))
+        .map(|e| (e["action"].as_str().unwrap(), e["user"].as_str().unwrap()))
+        .collect();
+    assert_eq!(holds, [("hold_added", "root"), ("hold_removed", "root")]);
+}
+
 /// Also a regression test: with libpcap on an idle interface, `run` never ticked (no status
 /// file, no time-outs) until a frame came.
 #[test]

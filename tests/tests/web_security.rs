@@ -97,6 +97,21 @@ fn every_api_endpoint_answers_each_role_only_for_its_own_data() {
                 assert_eq!(client.get(&path).status, want, "{user}: {path}");
                 checked += 1;
             }
+            // Legal holds: admins only (any call), with the CSRF header; held then lifted.
+            let want_hold = if user == "root" { 200 } else { 403 };
+            for action in ["hold", "release"] {
+                let path = format!("/api/v1/calls/{id}/{action}");
+                let body = br#"{"reason": "role matrix"}"#.to_vec();
+                let headers = [
+                    ("x-csrf-token", csrf.as_str()),
+                    ("content-type", "application/json"),
+                ];
+                let answer = client.send("POST", &path, &headers, body.clone());
+                assert_eq!(answer.status, want_hold, "{user}: {path} {}", answer.text());
+                let forged = client.send("POST", &path, &headers[1..], body);
+                assert_eq!(forged.status, 403, "{user}: {path} without the CSRF token");
+                checked += 2;
+            }
             for segment in call["segments"].as_array().unwrap() {
                 let seg = &segment["id"];
                 for path in [

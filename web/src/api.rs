@@ -12,6 +12,10 @@
 //!   `{"export": audit id, "calls": [...]}` with every matching call, for `recorder export
 //!   --url`, which then downloads each recording.
 //! - `GET /api/v1/audit?limit&before` (admins): audit rows, newest first.
+//! - `POST /api/v1/calls/{id}/hold` (admins; JSON `{"reason"}`) and `POST
+//!   /api/v1/calls/{id}/release` (admins; JSON `{"reason"}`, the reason optional): put a call
+//!   under legal hold or lift it, audited; 409 if it is already so. A running recorder keeps
+//!   the journal file to itself, so this is how holds change without stopping capture.
 //!
 //! Recordings are in [`crate::media`]. Without a session every endpoint answers 401.
 
@@ -41,6 +45,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/logout", web::post().to(logout))
             .route("/calls", web::get().to(calls))
             .route("/calls/{id}", web::get().to(call))
+            .route("/calls/{id}/hold", web::post().to(hold))
+            .route("/calls/{id}/release", web::post().to(release))
             .route("/exports", web::post().to(export))
             .route("/audit", web::get().to(audit))
             .configure(crate::media::routes),
@@ -175,6 +181,62 @@ async fn export(
         .await?;
     tracing::info!(user = %viewer.session.user, calls = calls.len(), recordings, "export");
     Ok(HttpResponse::Ok().json(serde_json::json!({ "export": id, "calls": calls })))
+}
+
+/// The body of a hold or release.
+#[derive(Deserialize)]
+struct HoldBody {
+    reason: Option<String>,
+}
+
+async fn hold(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    viewer: Viewer,
+    id: web::Path<String>,
+    body: web::Json<HoldBody>,
+) -> Result<HttpResponse, WebError> {
+    change_hold(state, req, viewer, id, body, true).await
+}
+
+async fn release(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    viewer: Viewer,
+    id: web::Path<String>,
+    body: web::Json<HoldBody>,
+) -> Result<HttpResponse, WebError> {
+    change_hold(state, req, viewer, id, body, false).await
+}
+
+/// Puts a call under legal hold (`on`) or lifts it, and answers the call as it is now.
+async fn change_hold(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    viewer: Viewer,
+    id: web::Path<String>,
+    body: web::Json<HoldBody>,
+    on: bool,
+) -> Result<HttpResponse, WebError> {
+    viewer.require_admin()?;
+    viewer.check_csrf_header(&req)?;
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
+    visible_call(&state, &viewer, id).await?;
+    let reason = body.into_inner().reason.filter(|r| !r.trim().is_empty());
+    if on && reason.is_none() {
+        return Err(WebError::BadRequest(
+            "a hold needs a reason (case, order)".into(),
+        ));
+    }
+    let store = state.store.clone();
+    let (user, address) = (viewer.session.user.clone(), viewer.address.clone());
+    blocking(move || match on {
+        true => store.hold(id, reason.as_deref().unwrap_or(""), &user, &address),
+        false => store.release(id, reason.as_deref(), &user, &address),
+    })
+    .await?;
+    tracing::info!(user = %viewer.session.user, call = id, on, "legal hold changed");
+    Ok(HttpResponse::Ok().json(visible_call(&state, &viewer, id).await?))
 }
 
 #[derive(Deserialize)]

@@ -54,6 +54,7 @@ impl From<StoreError> for WebError {
     fn from(err: StoreError) -> WebError {
         match err {
             StoreError::Conflict(what) => WebError::Conflict(format!("{what} exists already")),
+            StoreError::Refused(why) => WebError::Conflict(why),
             other => WebError::Store(other),
         }
     }

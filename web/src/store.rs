@@ -18,6 +18,10 @@ pub enum StoreError {
     /// The thing to add exists already (a user name).
     #[error("{0} exists already")]
     Conflict(String),
+    /// The journal refused a change for a reason the user can act on (no such call, a hold
+    /// that is already there).
+    #[error("{0}")]
+    Refused(String),
     /// The journal failed.
     #[error("journal: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -261,6 +265,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit rows newest first: at most `limit`, with ids below `before` when given.
     fn audit(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Puts a call under legal hold (retention keeps it), audited as done by `who` from
+    /// `address`.
+    fn hold(&self, call: i64, reason: &str, who: &str, address: &str) -> Result<(), StoreError>;
+
+    /// Lifts a call's legal hold, audited.
+    fn release(
+        &self,
+        call: i64,
+        reason: Option<&str>,
+        who: &str,
+        address: &str,
+    ) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

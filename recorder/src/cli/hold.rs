@@ -1,36 +1,64 @@
 //! `recorder hold add|remove|list`: legal holds, which keep calls from the retention policy.
-//!
-//! TODO(#6): holds are changed on the journal file only; while `run` or `serve` holds it, an
-//! admin cannot change one (the web API has no hold endpoint yet).
+//! With `--url`, the change goes through a running recorder's web API (an admin's login), as
+//! `run` and `serve` keep the journal file to themselves.
 
 use std::process::ExitCode;
 
+use super::remote::Remote;
 use super::user::local_user;
-use super::{HoldArgs, HoldCommand};
+use super::{HoldArgs, HoldCommand, RemoteArgs};
 use crate::journal::retention;
 use crate::journal::{CallFilter, Journal, JournalReader};
+
+/// Where a hold is changed: the journal file, or a running recorder.
+fn target(
+    data: &Option<std::path::PathBuf>,
+    remote: &RemoteArgs,
+) -> anyhow::Result<Result<Journal, Remote>> {
+    if remote.url.is_some() {
+        return Ok(Err(Remote::connect(remote)?));
+    }
+    let data = data.as_deref().expect("clap requires --data without --url");
+    Ok(Ok(Journal::open(data)?))
+}
 
 /// Runs `recorder hold ...`.
 pub fn run(args: &HoldArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
-        HoldCommand::Add { data, call, reason } => {
+        HoldCommand::Add {
+            data,
+            remote,
+            call,
+            reason,
+        } => {
             anyhow::ensure!(
                 !reason.trim().is_empty(),
                 "--reason must say why the call is kept"
             );
-            let journal = Journal::open(data)?;
-            retention::hold(journal.connection(), *call, reason, &local_user(), "local")?;
+            match target(data, remote)? {
+                Ok(journal) => {
+                    retention::hold(journal.connection(), *call, reason, &local_user(), "local")?
+                }
+                Err(remote) => remote.change_hold(*call, true, Some(reason))?,
+            }
             eprintln!("call {call} is under legal hold: {reason}");
         }
-        HoldCommand::Remove { data, call, reason } => {
-            let journal = Journal::open(data)?;
-            retention::release(
-                journal.connection(),
-                *call,
-                reason.as_deref(),
-                &local_user(),
-                "local",
-            )?;
+        HoldCommand::Remove {
+            data,
+            remote,
+            call,
+            reason,
+        } => {
+            match target(data, remote)? {
+                Ok(journal) => retention::release(
+                    journal.connection(),
+                    *call,
+                    reason.as_deref(),
+                    &local_user(),
+                    "local",
+                )?,
+                Err(remote) => remote.change_hold(*call, false, reason.as_deref())?,
+            }
             eprintln!("call {call} is no longer under legal hold");
         }
         HoldCommand::List { data } => {

@@ -332,8 +332,11 @@ pub enum HoldCommand {
     /// Put a call under legal hold: retention keeps it until the hold is removed.
     Add {
         /// The data folder.
-        #[arg(long, env = "RECORDER_DATA")]
-        data: PathBuf,
+        #[arg(long, env = "RECORDER_DATA", required_unless_present = "url")]
+        data: Option<PathBuf>,
+        /// Or a running recorder (an admin's login): it keeps the journal file to itself.
+        #[command(flatten)]
+        remote: RemoteArgs,
         /// The call's journal id (`id` in `recorder calls --json`).
         call: i64,
         /// Why it is kept (case, order); stored and audited.
@@ -343,8 +346,11 @@ pub enum HoldCommand {
     /// Lift a call's legal hold.
     Remove {
         /// The data folder.
-        #[arg(long, env = "RECORDER_DATA")]
-        data: PathBuf,
+        #[arg(long, env = "RECORDER_DATA", required_unless_present = "url")]
+        data: Option<PathBuf>,
+        /// Or a running recorder (an admin's login).
+        #[command(flatten)]
+        remote: RemoteArgs,
         /// The call's journal id.
         call: i64,
         /// Why the hold ends (audited).

@@ -149,6 +149,21 @@ impl Remote {
         Ok(response.into_body().into_reader())
     }
 
+    /// Puts a call under legal hold (`reason` given) or lifts it (`hold` false).
+    pub fn change_hold(&self, call: i64, hold: bool, reason: Option<&str>) -> anyhow::Result<()> {
+        let action = if hold { "hold" } else { "release" };
+        let body = serde_json::json!({ "reason": reason }).to_string();
+        let mut response = self
+            .agent
+            .post(format!("{}/api/v1/calls/{call}/{action}", self.base))
+            .header("Cookie", &self.cookie)
+            .header("X-CSRF-Token", &self.csrf)
+            .header("Content-Type", "application/json")
+            .send(body)
+            .with_context(|| format!("changing the hold of call {call}"))?;
+        check(&mut response, &format!("changing the hold of call {call}"))
+    }
+
     /// The recorder's address.
     pub fn url(&self) -> &str {
         &self.base

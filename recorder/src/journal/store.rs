@@ -185,6 +185,24 @@ impl Store for JournalStore {
         self.with(|conn| super::audit::append(conn, event))
     }
 
+    fn hold(&self, call: i64, reason: &str, who: &str, address: &str) -> Result<(), StoreError> {
+        let _writing = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        self.with(|conn| Ok(super::retention::hold(conn, call, reason, who, address)))?
+            .map_err(hold_refused)
+    }
+
+    fn release(
+        &self,
+        call: i64,
+        reason: Option<&str>,
+        who: &str,
+        address: &str,
+    ) -> Result<(), StoreError> {
+        let _writing = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        self.with(|conn| Ok(super::retention::release(conn, call, reason, who, address)))?
+            .map_err(hold_refused)
+    }
+
     fn audit(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>, StoreError> {
         // The action is parsed after the query: DuckDB's row closure cannot fail with ours.
         let rows: Vec<(AuditEntry, String)> = self.with(|conn| {
@@ -245,6 +263,16 @@ impl JournalStore {
                 })
             })
             .collect()
+    }
+}
+
+/// A refused hold change as the web reports it (409 with the reason), a journal failure as
+/// a failure.
+fn hold_refused(err: super::retention::HoldError) -> StoreError {
+    use super::retention::HoldError;
+    match err {
+        HoldError::Journal(err) => backend(err),
+        refused => StoreError::Refused(refused.to_string()),
     }
 }
 
