@@ -309,4 +309,32 @@ fn verify_reports_altered_missing_and_unknown_files_one_line_each() {
         lines[3].ends_with("0 of 2 match the journal; 3 problem(s)"),
         "{out}"
     );
+
+    // Through a running recorder (admins only), the same lines.
+    add_user(&data, "root", "admin", None);
+    add_user(&data, "sup", "supervisor", None);
+    let server = Server::start(&data);
+    let remote = |user: &str| {
+        std::process::Command::new(tests::recorder_bin())
+            .args(["verify", "--url", &server.url, "--user", user])
+            .env("RECORDER_PASSWORD", tests::web::PASSWORD)
+            .output()
+            .unwrap()
+    };
+    let answer = remote("root");
+    let remote_out = String::from_utf8_lossy(&answer.stdout);
+    assert!(!answer.status.success());
+    let remote_lines: Vec<&str> = remote_out.lines().collect();
+    assert_eq!(remote_lines[..3], lines[..3], "{remote_out}");
+    // The chain has grown by the user and login rows; the recordings are as above.
+    assert!(
+        remote_lines[3].ends_with("0 of 2 match the journal; 3 problem(s)"),
+        "{remote_out}"
+    );
+    let refused = remote("sup");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

@@ -616,6 +616,21 @@ fn calls_and_export_work_while_run_owns_the_journal() {
         String::from_utf8_lossy(&check.stdout)
     );
 
+    // Verification too: the running recorder checks its own chain and files.
+    let verify = rig
+        .capture_ns
+        .command(recorder_bin.to_str().unwrap())
+        .args(["verify", "--url", &web, "--user", "ana"])
+        .env("RECORDER_PASSWORD", tests::web::PASSWORD)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && report.contains("2 of 2 match the journal; 0 problem(s)"),
+        "{report}{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+
     // Opening the journal file directly is refused, with the way out in the message.
     let direct = tests::recorder(&["calls", "--data", data.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&direct.stderr).contains("--url"));

@@ -12,6 +12,8 @@
 //!   `{"export": audit id, "calls": [...]}` with every matching call, for `recorder export
 //!   --url`, which then downloads each recording.
 //! - `GET /api/v1/audit?limit&before` (admins): audit rows, newest first.
+//! - `GET /api/v1/verify` (admins): what `recorder verify` reports, checked by the running
+//!   recorder (`{audit_rows, audit_head, recordings_matched, recordings_checked, problems}`).
 //! - `POST /api/v1/calls/{id}/hold` (admins; JSON `{"reason"}`) and `POST
 //!   /api/v1/calls/{id}/release` (admins; JSON `{"reason"}`, the reason optional): put a call
 //!   under legal hold or lift it, audited; 409 if it is already so. A running recorder keeps
@@ -49,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/calls/{id}/release", web::post().to(release))
             .route("/exports", web::post().to(export))
             .route("/audit", web::get().to(audit))
+            .route("/verify", web::get().to(verify))
             .configure(crate::media::routes),
     );
 }
@@ -237,6 +240,18 @@ async fn change_hold(
     .await?;
     tracing::info!(user = %viewer.session.user, call = id, on, "legal hold changed");
     Ok(HttpResponse::Ok().json(visible_call(&state, &viewer, id).await?))
+}
+
+async fn verify(state: web::Data<AppState>, viewer: Viewer) -> Result<HttpResponse, WebError> {
+    viewer.require_admin()?;
+    let store = state.store.clone();
+    let report = blocking(move || store.verify()).await?;
+    tracing::info!(
+        user = %viewer.session.user,
+        problems = report.problems.len(),
+        "verify"
+    );
+    Ok(HttpResponse::Ok().json(report))
 }
 
 #[derive(Deserialize)]

@@ -39,7 +39,7 @@ pub use error::WebError;
 pub use pages::new_user;
 pub use store::{
     AuditAction, AuditEntry, AuditEvent, CallQuery, Recording, Role, SipMessage, Store, StoreError,
-    User,
+    User, VerifyReport,
 };
 
 use auth::limit::LoginLimiter;

@@ -111,6 +111,21 @@ pub struct CallQuery {
     pub offset: Option<u32>,
 }
 
+/// What `recorder verify` finds: the audit chain and every recording against its digest.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Audit rows checked.
+    pub audit_rows: usize,
+    /// The newest audit row's hash (hex), to note and compare with a later run.
+    pub audit_head: Option<String>,
+    /// Recordings whose file matched the journal's SHA-256.
+    pub recordings_matched: usize,
+    /// Recordings checked.
+    pub recordings_checked: usize,
+    /// One line per problem (an altered, missing or unknown file, a broken chain).
+    pub problems: Vec<String>,
+}
+
 /// A recording segment's file, found by its id.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recording {
@@ -269,6 +284,10 @@ pub trait Store: Send + Sync + 'static {
     /// Puts a call under legal hold (retention keeps it), audited as done by `who` from
     /// `address`.
     fn hold(&self, call: i64, reason: &str, who: &str, address: &str) -> Result<(), StoreError>;
+
+    /// Checks the audit chain and every recording (files still being written are not
+    /// problems: a recorder may be running).
+    fn verify(&self) -> Result<VerifyReport, StoreError>;
 
     /// Lifts a call's legal hold, audited.
     fn release(

@@ -297,8 +297,11 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The data folder.
-    #[arg(long, env = "RECORDER_DATA")]
-    pub data: PathBuf,
+    #[arg(long, env = "RECORDER_DATA", required_unless_present = "url")]
+    pub data: Option<PathBuf>,
+    /// Or a running recorder (an admin's login), which keeps the journal file to itself.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// `recorder retention`.

@@ -164,6 +164,18 @@ impl Remote {
         check(&mut response, &format!("changing the hold of call {call}"))
     }
 
+    /// What the running recorder's own `verify` finds (admins).
+    pub fn verify(&self) -> anyhow::Result<web::VerifyReport> {
+        let mut response = self
+            .agent
+            .get(format!("{}/api/v1/verify", self.base))
+            .header("Cookie", &self.cookie)
+            .call()
+            .context("verifying")?;
+        check(&mut response, "verifying")?;
+        read_json(&mut response).context("reading the verify report")
+    }
+
     /// The recorder's address.
     pub fn url(&self) -> &str {
         &self.base

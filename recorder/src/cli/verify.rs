@@ -1,26 +1,35 @@
 //! `recorder verify`: checks the audit log's hash chain and every recording's SHA-256 against
 //! the journal, and lists missing and unknown files. One line per problem on standard output,
-//! then a summary; exit code 1 when anything is wrong.
+//! then a summary; exit code 1 when anything is wrong. With `--url`, the running recorder
+//! checks its own journal and folder (an admin's login), as it keeps the journal to itself.
 
 use std::process::ExitCode;
 
 use super::VerifyArgs;
-use crate::journal::{JournalReader, audit, verify};
+use super::remote::Remote;
+use crate::journal::{JournalReader, verify};
 
 /// Runs `recorder verify`.
 pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let journal = JournalReader::open(&args.data)?;
-    let chain = audit::check(journal.connection())?;
-    let files = verify::recordings(journal.connection(), &args.data)?;
-    for problem in chain.problems.iter().chain(&files.problems) {
+    let report = if args.remote.url.is_some() {
+        Remote::connect(&args.remote)?.verify()?
+    } else {
+        let data = args
+            .data
+            .as_deref()
+            .expect("clap requires --data without --url");
+        let journal = JournalReader::open(data)?;
+        verify::report(journal.connection(), data, false)?
+    };
+    for problem in &report.problems {
         println!("{problem}");
     }
-    let problems = chain.problems.len() + files.problems.len();
-    let head = chain.head.as_deref().unwrap_or("none");
+    let problems = report.problems.len();
+    let head = report.audit_head.as_deref().unwrap_or("none");
     println!(
         "audit chain: {} rows, head {head}; recordings: {} of {} match the journal; {problems} \
          problem(s)",
-        chain.rows, files.matched, files.checked
+        report.audit_rows, report.recordings_matched, report.recordings_checked
     );
     Ok(if problems == 0 {
         ExitCode::SUCCESS

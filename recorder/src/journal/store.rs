@@ -13,7 +13,7 @@ use duckdb::{Connection, OptionalExt, params};
 use serde_json::Value;
 use web::{
     AuditAction, AuditEntry, AuditEvent, CallQuery, Recording, Role, SipMessage, Store, StoreError,
-    User,
+    User, VerifyReport,
 };
 
 use super::{CallFilter, JournalError, query};
@@ -201,6 +201,10 @@ impl Store for JournalStore {
         let _writing = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         self.with(|conn| Ok(super::retention::release(conn, call, reason, who, address)))?
             .map_err(hold_refused)
+    }
+
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        self.with(|conn| super::verify::report(conn, &self.dir, true))
     }
 
     fn audit(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>, StoreError> {

@@ -24,8 +24,32 @@ pub struct RecordingsReport {
     pub problems: Vec<String>,
 }
 
+/// The whole check: the audit chain, then every recording (see [`recordings`] for `live`).
+pub fn report(
+    conn: &Connection,
+    dir: &Path,
+    live: bool,
+) -> Result<web::VerifyReport, JournalError> {
+    let chain = super::audit::check(conn)?;
+    let files = recordings(conn, dir, live)?;
+    Ok(web::VerifyReport {
+        audit_rows: chain.rows,
+        audit_head: chain.head,
+        recordings_matched: files.matched,
+        recordings_checked: files.checked,
+        problems: chain.problems.into_iter().chain(files.problems).collect(),
+    })
+}
+
 /// Checks every recording against the journal rows of `conn`, in the data folder `dir`.
-pub fn recordings(conn: &Connection, dir: &Path) -> Result<RecordingsReport, JournalError> {
+///
+/// `live`: a recorder is running on this journal, so a recording still being written is
+/// normal (offline, it means a crash nobody recovered from).
+pub fn recordings(
+    conn: &Connection,
+    dir: &Path,
+    live: bool,
+) -> Result<RecordingsReport, JournalError> {
     let mut stmt =
         conn.prepare("SELECT id, call, path, sha256, status FROM segments ORDER BY id")?;
     let rows: Vec<SegmentRow> = stmt
@@ -60,6 +84,9 @@ pub fn recordings(conn: &Connection, dir: &Path) -> Result<RecordingsReport, Jou
                         "recording {id} (call {call}): {rel} cannot be read: {err}"
                     )),
                 }
+            }
+            ("recording", _) if live => {
+                known.insert(file);
             }
             ("recording", _) => {
                 known.insert(file);
