@@ -47,8 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/logout", web::post().to(logout))
             .route("/calls", web::get().to(calls))
             .route("/calls/{id}", web::get().to(call))
-            .route("/calls/{id}/hold", web::post().to(hold))
-            .route("/calls/{id}/release", web::post().to(release))
+            .route("/calls/{id}/{action}", web::post().to(change_hold))
             .route("/exports", web::post().to(export))
             .route("/audit", web::get().to(audit))
             .route("/verify", web::get().to(verify))
@@ -192,35 +191,21 @@ struct HoldBody {
     reason: Option<String>,
 }
 
-async fn hold(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    viewer: Viewer,
-    id: web::Path<String>,
-    body: web::Json<HoldBody>,
-) -> Result<HttpResponse, WebError> {
-    change_hold(state, req, viewer, id, body, true).await
-}
-
-async fn release(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    viewer: Viewer,
-    id: web::Path<String>,
-    body: web::Json<HoldBody>,
-) -> Result<HttpResponse, WebError> {
-    change_hold(state, req, viewer, id, body, false).await
-}
-
-/// Puts a call under legal hold (`on`) or lifts it, and answers the call as it is now.
+/// `POST /calls/{id}/hold` or `/calls/{id}/release`: puts a call under legal hold or lifts
+/// it, and answers the call as it is now.
 async fn change_hold(
     state: web::Data<AppState>,
     req: HttpRequest,
     viewer: Viewer,
-    id: web::Path<String>,
+    path: web::Path<(String, String)>,
     body: web::Json<HoldBody>,
-    on: bool,
 ) -> Result<HttpResponse, WebError> {
+    let (id, action) = path.into_inner();
+    let on = match action.as_str() {
+        "hold" => true,
+        "release" => false,
+        _ => return Err(WebError::NotFound),
+    };
     viewer.require_admin()?;
     viewer.check_csrf_header(&req)?;
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;

@@ -6,58 +6,50 @@ use std::process::ExitCode;
 
 use super::remote::Remote;
 use super::user::local_user;
-use super::{HoldArgs, HoldCommand, RemoteArgs};
+use super::{HoldArgs, HoldCommand, HoldTarget};
 use crate::journal::retention;
 use crate::journal::{CallFilter, Journal, JournalReader};
 
 /// Where a hold is changed: the journal file, or a running recorder.
-fn target(
-    data: &Option<std::path::PathBuf>,
-    remote: &RemoteArgs,
-) -> anyhow::Result<Result<Journal, Remote>> {
-    if remote.url.is_some() {
-        return Ok(Err(Remote::connect(remote)?));
+fn open(target: &HoldTarget) -> anyhow::Result<Result<Journal, Remote>> {
+    if target.remote.url.is_some() {
+        return Ok(Err(Remote::connect(&target.remote)?));
     }
-    let data = data.as_deref().expect("clap requires --data without --url");
+    let data = target
+        .data
+        .as_deref()
+        .expect("clap requires --data without --url");
     Ok(Ok(Journal::open(data)?))
 }
 
 /// Runs `recorder hold ...`.
 pub fn run(args: &HoldArgs) -> anyhow::Result<ExitCode> {
     match &args.command {
-        HoldCommand::Add {
-            data,
-            remote,
-            call,
-            reason,
-        } => {
+        HoldCommand::Add { target, reason } => {
+            let call = target.call;
             anyhow::ensure!(
                 !reason.trim().is_empty(),
                 "--reason must say why the call is kept"
             );
-            match target(data, remote)? {
+            match open(target)? {
                 Ok(journal) => {
-                    retention::hold(journal.connection(), *call, reason, &local_user(), "local")?
+                    retention::hold(journal.connection(), call, reason, &local_user(), "local")?
                 }
-                Err(remote) => remote.change_hold(*call, true, Some(reason))?,
+                Err(remote) => remote.change_hold(call, true, Some(reason))?,
             }
             eprintln!("call {call} is under legal hold: {reason}");
         }
-        HoldCommand::Remove {
-            data,
-            remote,
-            call,
-            reason,
-        } => {
-            match target(data, remote)? {
+        HoldCommand::Remove { target, reason } => {
+            let call = target.call;
+            match open(target)? {
                 Ok(journal) => retention::release(
                     journal.connection(),
-                    *call,
+                    call,
                     reason.as_deref(),
                     &local_user(),
                     "local",
                 )?,
-                Err(remote) => remote.change_hold(*call, false, reason.as_deref())?,
+                Err(remote) => remote.change_hold(call, false, reason.as_deref())?,
             }
             eprintln!("call {call} is no longer under legal hold");
         }

@@ -334,28 +334,18 @@ pub struct HoldArgs {
 pub enum HoldCommand {
     /// Put a call under legal hold: retention keeps it until the hold is removed.
     Add {
-        /// The data folder.
-        #[arg(long, env = "RECORDER_DATA", required_unless_present = "url")]
-        data: Option<PathBuf>,
-        /// Or a running recorder (an admin's login): it keeps the journal file to itself.
+        /// The call.
         #[command(flatten)]
-        remote: RemoteArgs,
-        /// The call's journal id (`id` in `recorder calls --json`).
-        call: i64,
+        target: HoldTarget,
         /// Why it is kept (case, order); stored and audited.
         #[arg(long)]
         reason: String,
     },
     /// Lift a call's legal hold.
     Remove {
-        /// The data folder.
-        #[arg(long, env = "RECORDER_DATA", required_unless_present = "url")]
-        data: Option<PathBuf>,
-        /// Or a running recorder (an admin's login).
+        /// The call.
         #[command(flatten)]
-        remote: RemoteArgs,
-        /// The call's journal id.
-        call: i64,
+        target: HoldTarget,
         /// Why the hold ends (audited).
         #[arg(long)]
         reason: Option<String>,
@@ -366,6 +356,19 @@ pub enum HoldCommand {
         #[arg(long, env = "RECORDER_DATA")]
         data: PathBuf,
     },
+}
+
+/// The call whose hold changes, and where: the journal file or a running recorder.
+#[derive(Debug, Args)]
+pub struct HoldTarget {
+    /// The data folder.
+    #[arg(long, env = "RECORDER_DATA", required_unless_present = "url")]
+    pub data: Option<PathBuf>,
+    /// Or a running recorder (an admin's login): it keeps the journal file to itself.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The call's journal id (`id` in `recorder calls --json`).
+    pub call: i64,
 }
 
 /// `recorder user`.
