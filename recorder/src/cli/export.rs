@@ -126,7 +126,11 @@ impl Source {
 
     fn describe(&self) -> String {
         match self {
-            Source::Local(local) => local.data.display().to_string(),
+            // Absolute, so the export says where it came from wherever it is read.
+            Source::Local(local) => std::path::absolute(&local.data)
+                .unwrap_or_else(|_| local.data.clone())
+                .display()
+                .to_string(),
             Source::Remote(remote) => remote.url().to_string(),
         }
     }
@@ -199,7 +203,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         bar.finish_and_clear();
     }
 
-    let manifest = serde_json::to_vec_pretty(&calls)?;
+    let mut manifest = serde_json::to_vec_pretty(&calls)?;
+    manifest.push(b'\n');
     sums.push(write_hashed(out, "manifest.json", &manifest)?);
     let csv = manifest_csv(&calls)?;
     sums.push(write_hashed(out, "manifest.csv", &csv)?);
@@ -216,11 +221,9 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         calls: calls.len(),
         recordings: segments,
     };
-    sums.push(write_hashed(
-        out,
-        "export.json",
-        &serde_json::to_vec_pretty(&info)?,
-    )?);
+    let mut info = serde_json::to_vec_pretty(&info)?;
+    info.push(b'\n');
+    sums.push(write_hashed(out, "export.json", &info)?);
 
     let mut listing = String::new();
     for (digest, rel) in &sums {
