@@ -442,9 +442,20 @@ impl Inner {
             }
             MediaVerdict::Rtcp(_) | MediaVerdict::Other(_) => {}
             MediaVerdict::Rtp(route) => {
+                // After a final failure (a 4xx waiting for an authenticated retry, say) media
+                // is no conversation: it must not open a recording that would end, with the
+                // call, before it started.
+                let refused = self
+                    .correlator
+                    .call(route.call)
+                    .is_some_and(|c| c.state == crate::dialog::CallState::Rejected);
                 let pending = self.calls.get_mut(&route.call).and_then(|m| {
                     m.media_seen = true;
-                    m.pending_start.take()
+                    if refused {
+                        None
+                    } else {
+                        m.pending_start.take()
+                    }
                 });
                 if let Some((opened_at, trigger)) = pending
                     && let Err(err) = self.open_segment(route.call, opened_at, trigger, true)

@@ -114,6 +114,14 @@ fn every_capture_imports_and_matches_wireshark() {
             );
             let callee = expected["to"].as_str().unwrap();
             assert_eq!(call["callee"], callee, "{name}: callee of {call_id}");
+            // No recording starts after its call ended (media after a final failure).
+            for segment in call["segments"].as_array().unwrap() {
+                if let (Some(start), Some(end)) =
+                    (segment["started_at"].as_str(), call["ended_at"].as_str())
+                {
+                    assert!(start <= end, "{name}: {call_id} recorded after its end");
+                }
+            }
             // A call Wireshark saw a BYE in ended with it, on every leg and capture point.
             let methods = expected["methods"].as_array().unwrap();
             if methods.iter().any(|m| m == "BYE") {

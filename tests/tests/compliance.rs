@@ -182,6 +182,32 @@ fn the_call_page_shows_a_legal_hold() {
     assert_eq!(json["hold"]["reason"], "subpoena 7");
 }
 
+/// A mistyped data folder is an error for the commands that change a journal, and no empty
+/// journal is left behind.
+#[test]
+fn commands_that_change_a_journal_do_not_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let d = missing.to_str().unwrap();
+    for args in [
+        vec!["retention", "--data", d, "--days", "5"],
+        vec!["retention", "--data", d, "--days", "5", "--dry-run"],
+        vec!["hold", "add", "1", "--reason", "x", "--data", d],
+        vec!["hold", "remove", "1", "--data", d],
+        vec![
+            "export",
+            "--data",
+            d,
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+        ],
+    ] {
+        let (ok, _, err) = run(&args);
+        assert!(!ok && err.contains("no journal in"), "{args:?}: {err}");
+        assert!(!missing.exists(), "{args:?} created {d}");
+    }
+}
+
 /// `recorder hold ... --url`: an admin changes holds through a running recorder, which keeps
 /// the journal file to itself; others may not, and each change is audited.
 #[test]

@@ -24,7 +24,7 @@ use web::{AuditAction, AuditEvent, Store};
 
 use super::remote::Remote;
 use super::{ExportArgs, FilterArgs};
-use crate::journal::{CallFilter, CallView, Journal, JournalError, JournalStore, query};
+use crate::journal::{CallFilter, CallView, Journal, JournalStore, query};
 
 #[derive(Serialize)]
 struct ExportInfo<'a> {
@@ -65,12 +65,9 @@ impl Source {
             return Ok(Source::Remote(Remote::connect(&args.remote)?));
         }
         let data = args.data.clone().context("give --data DIR or --url URL")?;
-        if !data.join(crate::journal::JOURNAL_FILE).exists() {
-            return Err(JournalError::Missing(data).into());
-        }
         // Opened for writing, for the audit row; a running recorder holds the lock, and the
         // error then says to use --url.
-        let journal = Journal::open(&data)?;
+        let journal = Journal::open_existing(&data)?;
         let store = JournalStore::new(journal.connection(), &data)?;
         Ok(Source::Local(Box::new(Local {
             data,
@@ -138,10 +135,11 @@ impl Source {
 
 /// Runs `recorder export`.
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    // Before anything is asked of the journal: a remote export is audited when it starts.
+    check_out_dir(&args.out)?;
     let source = Source::open(args)?;
     let filter = args.filter.to_filter();
     let mut calls = source.calls(&args.filter, &filter)?;
-    check_out_dir(&args.out)?;
     // Everything goes into a sibling folder first, renamed into place at the end: a failed
     // export leaves no half-filled folder behind.
     let final_out = args.out.clone();

@@ -19,7 +19,7 @@ fn open(target: &HoldTarget) -> anyhow::Result<Result<Journal, Remote>> {
         .data
         .as_deref()
         .expect("clap requires --data without --url");
-    Ok(Ok(Journal::open(data)?))
+    Ok(Ok(Journal::open_existing(data)?))
 }
 
 /// Runs `recorder hold ...`.

@@ -29,7 +29,7 @@ pub fn run(args: &RetentionArgs) -> anyhow::Result<ExitCode> {
         );
     };
     anyhow::ensure!(days >= 1, "--days must be at least 1");
-    let journal = Journal::open(&args.data)?;
+    let journal = Journal::open_existing(&args.data)?;
     let cutoff = cutoff(days);
     let report = retention::run(
         journal.connection(),

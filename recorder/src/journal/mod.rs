@@ -263,6 +263,19 @@ impl Journal {
         Ok(journal)
     }
 
+    /// Opens an existing journal for writing; unlike [`Journal::open`] it creates nothing,
+    /// for commands that change what is there (a mistyped folder is an error, not a new
+    /// empty journal).
+    pub fn open_existing(dir: &Path) -> Result<Journal, JournalError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(JournalError::NotAFolder(dir.to_path_buf()));
+        }
+        if !dir.join(JOURNAL_FILE).exists() {
+            return Err(JournalError::Missing(dir.to_path_buf()));
+        }
+        Journal::open(dir)
+    }
+
     /// The data folder.
     pub fn dir(&self) -> &Path {
         &self.dir
