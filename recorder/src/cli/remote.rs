@@ -48,6 +48,10 @@ impl Remote {
             .timeout_global(Some(Duration::from_secs(600)))
             .build()
             .into();
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "--url {url}: give the scheme too, e.g. http://{url}"
+        );
         let base = url.trim_end_matches('/').to_string();
         let body = serde_json::json!({ "username": user, "password": password }).to_string();
         let mut response = agent

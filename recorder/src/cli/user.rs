@@ -47,6 +47,35 @@ pub fn run(args: &UserArgs) -> anyhow::Result<ExitCode> {
 
 /// Who runs the command, for the audit log.
 pub fn local_user() -> String {
-    let name = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let name = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(account_name);
     format!("{name} (command line)")
+}
+
+/// The name of the account this process runs as, from the password database (services and
+/// `sudo -i` shells may have no `USER`); `uid N` if it has none.
+fn account_name() -> String {
+    // SAFETY: getuid cannot fail; getpwuid_r writes only into `entry` and `buffer`, whose
+    // sizes it is given, and `found` points at `entry` or is null.
+    unsafe {
+        let uid = libc::getuid();
+        let mut entry: libc::passwd = std::mem::zeroed();
+        let mut buffer = vec![0 as libc::c_char; 4096];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        let status = libc::getpwuid_r(
+            uid,
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        );
+        if status == 0 && !found.is_null() && !entry.pw_name.is_null() {
+            return std::ffi::CStr::from_ptr(entry.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+        format!("uid {uid}")
+    }
 }

@@ -196,6 +196,19 @@ impl From<duckdb::Error> for HoldError {
     }
 }
 
+/// Fails with [`HoldError::NoCall`] unless the journal has the call.
+fn require_call(conn: &Connection, call: i64) -> Result<(), HoldError> {
+    let exists: Option<i64> = conn
+        .query_row("SELECT id FROM calls WHERE id = ?", params![call], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match exists {
+        Some(_) => Ok(()),
+        None => Err(HoldError::NoCall(call)),
+    }
+}
+
 /// Puts a call under legal hold, audited as done by `who` from `address`.
 pub fn hold(
     conn: &Connection,
@@ -204,14 +217,7 @@ pub fn hold(
     who: &str,
     address: &str,
 ) -> Result<(), HoldError> {
-    let exists: Option<i64> = conn
-        .query_row("SELECT id FROM calls WHERE id = ?", params![call], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    if exists.is_none() {
-        return Err(HoldError::NoCall(call));
-    }
+    require_call(conn, call)?;
     if held(conn, call)? {
         return Err(HoldError::Held(call));
     }
@@ -243,6 +249,7 @@ pub fn release(
     who: &str,
     address: &str,
 ) -> Result<(), HoldError> {
+    require_call(conn, call)?;
     if !held(conn, call)? {
         return Err(HoldError::NotHeld(call));
     }
