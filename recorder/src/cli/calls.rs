@@ -12,6 +12,7 @@ use crate::journal::{CallView, JournalReader};
 
 /// Runs `recorder calls`.
 pub fn run(args: &CallsArgs) -> anyhow::Result<ExitCode> {
+    args.filter.check()?;
     let calls = if args.remote.url.is_some() {
         Remote::connect(&args.remote)?.calls(&args.filter, args.limit)?
     } else {

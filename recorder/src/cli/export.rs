@@ -136,6 +136,7 @@ impl Source {
 /// Runs `recorder export`.
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     // Before anything is asked of the journal: a remote export is audited when it starts.
+    args.filter.check()?;
     check_out_dir(&args.out)?;
     let source = Source::open(args)?;
     let filter = args.filter.to_filter();

@@ -175,6 +175,17 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
+    /// Fails on a period that ends before it starts (which would silently match nothing).
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            anyhow::ensure!(
+                from < to,
+                "--from {from} is not before --to {to}: the period is empty"
+            );
+        }
+        Ok(())
+    }
+
     /// The journal filter these arguments describe.
     pub fn to_filter(&self) -> CallFilter {
         CallFilter {
@@ -482,5 +493,17 @@ mod tests {
         assert_eq!(to.since(from).as_micros(), 86_400_000_000);
         let exact = parse_end_time("2018-04-09T12:00:00Z").unwrap();
         assert_eq!(exact.since(from).as_micros(), 12 * 3_600_000_000);
+    }
+
+    #[test]
+    fn a_period_that_ends_before_it_starts_is_refused() {
+        let period = |from: &str, to: &str| FilterArgs {
+            from: Some(parse_time(from).unwrap()),
+            to: Some(parse_end_time(to).unwrap()),
+            number: None,
+            recorded_only: false,
+        };
+        assert!(period("2018-04-09", "2018-04-09").check().is_ok());
+        assert!(period("2018-04-10", "2018-04-09").check().is_err());
     }
 }

@@ -55,7 +55,8 @@ pub enum JournalError {
     /// Another process holds the journal open for writing.
     #[error(
         "the journal {path} is in use by another recorder process (an import, `serve` or \
-         `run`); wait for it, or ask a running `serve`/`run --listen` with --url"
+         `run`); wait for it, or ask a running `serve`/`run --listen` with --url (calls, \
+         export, verify, hold add/remove)"
     )]
     Locked {
         /// The journal file.
