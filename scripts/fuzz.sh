@@ -15,7 +15,8 @@ toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' recorder-ebpf/rust-toolchain.tom
 # Inside the recorder's build cache, apart from the stable builds (other toolchain, sanitizer).
 target_dir=${CARGO_TARGET_DIR:-/var/cache/recorder/target}/fuzz
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(sip sdp rtp_rtcp tcp_reassembly frag_reassembly frame_decoder capture_file)
+[ "${#targets[@]}" -gt 0 ] || targets=(sip sdp rtp_rtcp tcp_reassembly frag_reassembly
+    frame_decoder capture_file)
 
 cd fuzz
 cargo +"$toolchain" test --release --quiet --target-dir "$target_dir" --lib

@@ -2,7 +2,7 @@
 # Sets up a fresh Debian bookworm machine (as root) for building, testing and running the
 # recorder, builds it, and runs the main job on a bundled real capture.
 #
-#   scripts/setup.sh            install, build, and import tests/fixtures/captures/record-info-on-off.pcap
+#   scripts/setup.sh            install, build, and import the bundled record-info-on-off.pcap
 #   scripts/setup.sh --no-demo  install and build only (what CI uses)
 #
 # The build cache lives in /var/cache/recorder/target (see .cargo/config.toml): the first
@@ -20,7 +20,8 @@ packages=(
 )
 missing=()
 for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
@@ -33,7 +34,8 @@ fi
 
 # The Rust toolchain pinned in rust-toolchain.toml (rustup does not install it on its own here).
 toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
-rustup toolchain list | grep -q "^$toolchain" || rustup toolchain install "$toolchain" --profile minimal
+rustup toolchain list | grep -q "^$toolchain" \
+    || rustup toolchain install "$toolchain" --profile minimal
 rustup component add --toolchain "$toolchain" clippy rustfmt >/dev/null
 
 # The eBPF program (recorder-ebpf) builds with its own nightly toolchain plus rust-src, and
@@ -80,8 +82,9 @@ extension = "1001"
 may_record = true
 TOML
     echo
-    echo "== recorder import --data $data --config $data.toml tests/fixtures/captures/record-info-on-off.pcap"
-    "$bin" import --data "$data" --config "$data.toml" tests/fixtures/captures/record-info-on-off.pcap
+    demo_capture=tests/fixtures/captures/record-info-on-off.pcap
+    echo "== recorder import --data $data --config $data.toml $demo_capture"
+    "$bin" import --data "$data" --config "$data.toml" "$demo_capture"
     echo
     echo "== recorder calls --data $data"
     "$bin" calls --data "$data"
