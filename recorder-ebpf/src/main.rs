@@ -64,35 +64,34 @@ const VXLAN_PORT: u16 = 4789;
 
 /// Reads packet bytes at an offset, whichever program type we run as.
 trait Frame {
-    /// Copies `N` bytes at `offset` into `buf`; false if the frame is shorter.
-    fn load<const N: usize>(&self, offset: usize, buf: &mut [u8; N]) -> bool;
-    /// Copies `len` (at most `max`) bytes from the start of the frame to `dst`.
-    fn copy_to(&self, dst: *mut u8, len: u32) -> bool;
+    /// Copies `len` bytes at `offset` of the frame to `dst`, through the program type's own
+    /// helper; false if the frame is shorter.
+    fn load_raw(&self, offset: u32, dst: *mut c_void, len: u32) -> bool;
+
     /// The frame's length.
     fn len(&self) -> u32;
+
+    /// Copies `N` bytes at `offset` into `buf`; false if the frame is shorter.
+    #[inline(always)]
+    fn load<const N: usize>(&self, offset: usize, buf: &mut [u8; N]) -> bool {
+        self.load_raw(offset as u32, buf.as_mut_ptr() as *mut c_void, N as u32)
+    }
+
+    /// Copies `len` bytes from the start of the frame to `dst`.
+    #[inline(always)]
+    fn copy_to(&self, dst: *mut u8, len: u32) -> bool {
+        self.load_raw(0, dst as *mut c_void, len)
+    }
 }
 
 struct Xdp<'a>(&'a XdpContext);
 
 impl Frame for Xdp<'_> {
     #[inline(always)]
-    fn load<const N: usize>(&self, offset: usize, buf: &mut [u8; N]) -> bool {
-        // SAFETY: the helper writes at most N bytes into the N-byte buffer.
-        let ret = unsafe {
-            bpf_xdp_load_bytes(
-                self.0.ctx,
-                offset as u32,
-                buf.as_mut_ptr() as *mut c_void,
-                N as u32,
-            )
-        };
-        ret == 0
-    }
-
-    #[inline(always)]
-    fn copy_to(&self, dst: *mut u8, len: u32) -> bool {
-        // SAFETY: `dst` points into a ring-buffer reservation of at least `len` bytes.
-        unsafe { bpf_xdp_load_bytes(self.0.ctx, 0, dst as *mut c_void, len) == 0 }
+    fn load_raw(&self, offset: u32, dst: *mut c_void, len: u32) -> bool {
+        // SAFETY: callers pass a buffer or ring-buffer reservation of at least `len` bytes,
+        // and the helper writes at most `len` bytes into it.
+        unsafe { bpf_xdp_load_bytes(self.0.ctx, offset, dst, len) == 0 }
     }
 
     #[inline(always)]
@@ -106,24 +105,10 @@ struct Tc<'a>(&'a TcContext);
 
 impl Frame for Tc<'_> {
     #[inline(always)]
-    fn load<const N: usize>(&self, offset: usize, buf: &mut [u8; N]) -> bool {
-        // SAFETY: the helper writes at most N bytes into the N-byte buffer. Called directly
-        // because the verifier rejects TcContext::load_bytes' variable length.
-        let ret = unsafe {
-            bpf_skb_load_bytes(
-                self.0.as_ptr(),
-                offset as u32,
-                buf.as_mut_ptr() as *mut c_void,
-                N as u32,
-            )
-        };
-        ret == 0
-    }
-
-    #[inline(always)]
-    fn copy_to(&self, dst: *mut u8, len: u32) -> bool {
-        // SAFETY: `dst` points into a ring-buffer reservation of at least `len` bytes.
-        unsafe { bpf_skb_load_bytes(self.0.as_ptr(), 0, dst as *mut c_void, len) == 0 }
+    fn load_raw(&self, offset: u32, dst: *mut c_void, len: u32) -> bool {
+        // SAFETY: as for XDP. Called directly because the verifier rejects
+        // TcContext::load_bytes' variable length.
+        unsafe { bpf_skb_load_bytes(self.0.as_ptr(), offset, dst, len) == 0 }
     }
 
     #[inline(always)]
