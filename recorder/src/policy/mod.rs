@@ -347,16 +347,7 @@ impl Control {
             self.note(at, "ignore", reason);
             return Action::None;
         };
-        if self.verdict == Verdict::Never {
-            self.note(
-                at,
-                "ignore",
-                format!("{what} ignored: this call must never be recorded"),
-            );
-            return Action::None;
-        }
-        if !policy.may_record(&info.user) {
-            self.note(at, "ignore", format!("{what} ignored: no permission"));
+        if self.refuses(policy, &info.user, &what, at) {
             return Action::None;
         }
         let answered_at = match info.answer {
@@ -413,19 +404,24 @@ impl Control {
         keys.clear();
         let what = format!("DTMF {pressed} from {}", display_user(user));
         let at = press.at;
-        if self.verdict == Verdict::Never {
-            self.note(
-                at,
-                "ignore",
-                format!("{what} ignored: this call must never be recorded"),
-            );
-            return Action::None;
-        }
-        if !policy.may_record(user) {
-            self.note(at, "ignore", format!("{what} ignored: no permission"));
+        if self.refuses(policy, user, &what, at) {
             return Action::None;
         }
         self.switch(start, &what, at, Trigger::Dtmf)
+    }
+
+    /// Whether a user's request (`what`) cannot count, whatever it asks: the call must never
+    /// be recorded, or the user may not record. The reason is noted.
+    fn refuses(&mut self, policy: &Policy, user: &str, what: &str, at: Timestamp) -> bool {
+        let why = if self.verdict == Verdict::Never {
+            "this call must never be recorded"
+        } else if !policy.may_record(user) {
+            "no permission"
+        } else {
+            return false;
+        };
+        self.note(at, "ignore", format!("{what} ignored: {why}"));
+        true
     }
 
     /// Switches recording on or off for a user's request (`what` names it for the reasons).
