@@ -116,6 +116,42 @@ pub fn require_tool(tool: &str, package: &str) {
     );
 }
 
+/// Fails unless the tools that decode and compare recordings are installed (tshark for
+/// Wireshark's reference decode, sox, opusdec).
+pub fn require_audio_tools() {
+    for (tool, package) in [
+        ("tshark", "tshark"),
+        ("sox", "sox"),
+        ("opusdec", "opus-tools"),
+    ] {
+        require_tool(tool, package);
+    }
+}
+
+/// Runs `sha256sum -c SHA256SUMS` in an export folder: whether every file checks, and the
+/// report (a line `FILE: OK` per file).
+pub fn check_sums(dir: &Path) -> (bool, String) {
+    require_tool("sha256sum", "coreutils");
+    let check = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(dir)
+        .output()
+        .expect("run sha256sum");
+    let report = String::from_utf8_lossy(&check.stdout).into_owned();
+    (check.status.success(), report)
+}
+
+/// A call's segments as `[trigger, caller packets, callee packets]`, for comparing journals
+/// whose times and addresses differ.
+pub fn segment_counts(call: &serde_json::Value) -> Vec<serde_json::Value> {
+    call["segments"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| serde_json::json!([s["trigger"], s["caller_packets"], s["callee_packets"]]))
+        .collect()
+}
+
 /// The path of one of the oracle scripts in `tests/oracle/`.
 pub fn oracle_tool(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -54,6 +54,26 @@ impl Pcap {
         Pcap { header, records }
     }
 
+    /// An Ethernet pcap of `frames`, in order, one microsecond apart from second 1.
+    pub fn ethernet(frames: impl IntoIterator<Item = Vec<u8>>) -> Pcap {
+        let mut header = Vec::with_capacity(24);
+        header.extend_from_slice(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0]);
+        header.extend_from_slice(&[0; 8]);
+        header.extend_from_slice(&65_535u32.to_le_bytes());
+        header.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
+        let records = frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| Record {
+                ts_sec: 1 + (i / 1_000_000) as u32,
+                ts_usec: (i % 1_000_000) as u32,
+                orig_len: data.len() as u32,
+                data,
+            })
+            .collect();
+        Pcap { header, records }
+    }
+
     /// Writes the file.
     pub fn write(&self, path: &Path) {
         let mut out = self.header.clone();

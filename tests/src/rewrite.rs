@@ -11,7 +11,24 @@ use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 
 use crate::pcap_edit::{Pcap, Record};
 
-/// The rewrites `cargo xtask rewrite` knows.
+/// The rewrites that carry the same call differently (tunnels, link types, fragments, SIP
+/// transports and ports): the journal must not change.
+pub const CARRIERS: &[&str] = &[
+    "qinq",
+    "mpls",
+    "pppoe",
+    "gre",
+    "vxlan",
+    "ipip",
+    "sll2",
+    "fragments",
+    "tcp",
+    "websocket",
+    "port",
+];
+
+/// Every rewrite `cargo xtask rewrite` and [`apply`] know: the carriers, and the ones that
+/// change the call itself.
 pub const KINDS: &[&str] = &[
     "qinq",
     "mpls",
@@ -25,6 +42,10 @@ pub const KINDS: &[&str] = &[
     "websocket",
     "port",
     "opus",
+    "nat",
+    "ssrc-change",
+    "dtmf",
+    "fork",
 ];
 
 /// Applies a rewrite by name.
@@ -646,5 +667,20 @@ fn a_second_fork_answers(pcap: &Pcap) -> Pcap {
     Pcap {
         header: pcap.header.clone(),
         records,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_kind_is_known_and_carriers_are_kinds() {
+        let pcap = Pcap::read(&crate::capture("record-info-on-off.pcap"));
+        for kind in KINDS {
+            assert!(apply(kind, &pcap).is_some(), "{kind}");
+        }
+        assert!(CARRIERS.iter().all(|c| KINDS.contains(c)));
+        assert!(apply("no-such-kind", &pcap).is_none());
     }
 }

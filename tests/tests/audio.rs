@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 use tests::voices::{check_channel, reference_decode};
-use tests::{calls_json, capture, import_ok, require_tool};
+use tests::{calls_json, capture, import_ok};
 
 /// Voices the reference cannot judge. The reference places packets by RTP timestamp from a
 /// stream's first packet and does not follow a timestamp reset.
@@ -41,13 +41,7 @@ fn first_stream<'a>(call: &'a Value, party: &str) -> Option<&'a Value> {
 
 #[test]
 fn each_channel_carries_the_right_voice() {
-    for (tool, package) in [
-        ("tshark", "tshark"),
-        ("sox", "sox"),
-        ("opusdec", "opus-tools"),
-    ] {
-        require_tool(tool, package);
-    }
+    tests::require_audio_tools();
     let mut checked = Vec::new();
     for name in CAPTURES {
         let dir = tempfile::tempdir().unwrap();

@@ -131,13 +131,7 @@ fn a_codec_nothing_decodes_is_journaled_with_a_note() {
 
 #[test]
 fn srtp_with_sdes_keys_is_decrypted_and_recorded() {
-    for (tool, package) in [
-        ("tshark", "tshark"),
-        ("sox", "sox"),
-        ("opusdec", "opus-tools"),
-    ] {
-        require_tool(tool, package);
-    }
+    tests::require_audio_tools();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let srtp = tests::fixtures().join("srtp/srtp-record-info.pcap");

@@ -2,7 +2,6 @@
 //! `sha256sum -c` accepts, filtered by time and number; tampering stops it.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 use tests::{calls_json, capture, import_ok, recorder, require_tool};
@@ -46,14 +45,8 @@ fn export_has_manifests_recordings_and_valid_checksums() {
         String::from_utf8_lossy(&result.stderr)
     );
 
-    let check = Command::new("sha256sum")
-        .arg("-c")
-        .arg("SHA256SUMS")
-        .current_dir(&out)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "{report}");
+    let (ok, report) = tests::check_sums(&out);
+    assert!(ok, "{report}");
     // 3 calls recorded in one segment each, plus manifest.json, manifest.csv, export.json.
     assert_eq!(
         report.lines().filter(|l| l.ends_with(": OK")).count(),

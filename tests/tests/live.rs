@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tests::netns::{Netns, RunningRecorder, replay, require_root, rig, sh, veth};
-use tests::pcap_edit::{Pcap, Record};
+use tests::pcap_edit::Pcap;
 use tests::voices::{check_channel, reference_decode};
 use tests::{calls_json, capture, import_ok, require_tool};
 
@@ -30,12 +30,7 @@ fn summary(call: &Value) -> Value {
         Some("capture_end" | "capture_stopped") => "capture end".to_string(),
         other => other.unwrap_or("none").to_string(),
     };
-    let segments: Vec<Value> = call["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| serde_json::json!([s["trigger"], s["caller_packets"], s["callee_packets"]]))
-        .collect();
+    let segments = tests::segment_counts(call);
     let mut streams: Vec<String> = call["streams"]
         .as_array()
         .unwrap()
@@ -147,8 +142,7 @@ fn replayed_captures_give_the_same_journal_as_an_import() {
 
 /// A pcap of traffic no call wants: UDP to many ports and TCP bulk data.
 fn unrelated_traffic(path: &Path) {
-    let mut records = Vec::new();
-    for i in 0..3000u16 {
+    let frames = (0..3000u16).map(|i| {
         let builder = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6]).ipv4(
             [10, 99, 0, 1],
             [10, 99, 0, 2],
@@ -164,19 +158,9 @@ fn unrelated_traffic(path: &Path) {
             let tcp = builder.tcp(50_000, 443, u32::from(i) * 1000, 64_000);
             tcp.write(&mut frame, &[0x55; 1000]).unwrap();
         }
-        records.push(Record {
-            ts_sec: 1,
-            ts_usec: u32::from(i),
-            orig_len: frame.len() as u32,
-            data: frame,
-        });
-    }
-    let template = Pcap::read(&capture("record-info-on-off.pcap"));
-    Pcap {
-        header: template.header,
-        records,
-    }
-    .write(path);
+        frame
+    });
+    Pcap::ethernet(frames).write(path);
 }
 
 #[test]
@@ -242,8 +226,7 @@ fn the_kernel_filter_passes_only_sip_and_announced_media() {
 
 /// A burst of SIP OPTIONS (each copied to userspace) of `count` frames.
 fn sip_burst(path: &Path, count: u32) {
-    let mut records = Vec::new();
-    for i in 0..count {
+    let frames = (0..count).map(|i| {
         let text = format!(
             "OPTIONS sip:probe@10.98.0.2 SIP/2.0\r\n\
              Via: SIP/2.0/UDP 10.98.0.1;branch=z9hG4bK{i}\r\n\
@@ -258,19 +241,9 @@ fn sip_burst(path: &Path, count: u32) {
             .udp(5060, 5060)
             .write(&mut frame, text.as_bytes())
             .unwrap();
-        records.push(Record {
-            ts_sec: 1,
-            ts_usec: i % 1_000_000,
-            orig_len: frame.len() as u32,
-            data: frame,
-        });
-    }
-    let template = Pcap::read(&capture("record-info-on-off.pcap"));
-    Pcap {
-        header: template.header,
-        records,
-    }
-    .write(path);
+        frame
+    });
+    Pcap::ethernet(frames).write(path);
 }
 
 #[test]
@@ -604,17 +577,8 @@ fn calls_and_export_work_while_run_owns_the_journal() {
         "{}",
         String::from_utf8_lossy(&export.stderr)
     );
-    let check = Command::new("sha256sum")
-        .arg("-c")
-        .arg("SHA256SUMS")
-        .current_dir(&out)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    let (ok, report) = tests::check_sums(&out);
+    assert!(ok, "{report}");
 
     // Verification too: the running recorder checks its own chain and files.
     let verify = rig

@@ -470,13 +470,8 @@ fn calls_and_export_go_through_the_api_while_the_server_owns_the_journal() {
         "{}",
         String::from_utf8_lossy(&export.stderr)
     );
-    let check = Command::new("sha256sum")
-        .args(["-c", "SHA256SUMS"])
-        .current_dir(&out_dir)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "{report}");
+    let (ok, report) = tests::check_sums(&out_dir);
+    assert!(ok, "{report}");
     // Four recordings, manifest.json, manifest.csv, export.json.
     assert_eq!(
         report.lines().filter(|l| l.ends_with(": OK")).count(),
