@@ -444,13 +444,15 @@ impl Inner {
             MediaVerdict::Rtp(route) => {
                 // After a final failure (a 4xx waiting for an authenticated retry, say) media
                 // is no conversation: it must not open a recording that would end, with the
-                // call, before it started.
-                let refused = self
-                    .correlator
-                    .call(route.call)
-                    .is_some_and(|c| c.state == crate::dialog::CallState::Rejected);
+                // call, before it started. (Asked only while a start waits for audio, not for
+                // every packet.)
+                let correlator = &self.correlator;
                 let pending = self.calls.get_mut(&route.call).and_then(|m| {
                     m.media_seen = true;
+                    m.pending_start?;
+                    let refused = correlator
+                        .call(route.call)
+                        .is_some_and(|c| c.state == crate::dialog::CallState::Rejected);
                     if refused {
                         None
                     } else {

@@ -147,6 +147,19 @@ const CALL_COLUMNS: [&str; 25] = [
     "conversation",
 ];
 
+/// Copies every staged row of `call_changes` over its call's row (built once from
+/// [`CALL_COLUMNS`]).
+static UPDATE_CHANGED_CALLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let assignments: Vec<String> = CALL_COLUMNS[1..]
+        .iter()
+        .map(|c| format!("{c} = u.{c}"))
+        .collect();
+    format!(
+        "UPDATE calls SET {} FROM call_changes u WHERE calls.id = u.id",
+        assignments.join(", ")
+    )
+});
+
 /// Where each column the pipeline changes after a call's start sits in [`CALL_COLUMNS`].
 mod col {
     pub const CALLER: usize = 2;
@@ -432,17 +445,7 @@ impl Journal {
             }
             appender.flush()?;
             drop(appender);
-            let assignments = CALL_COLUMNS[1..]
-                .iter()
-                .map(|c| format!("{c} = u.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            self.exec(
-                &format!(
-                    "UPDATE calls SET {assignments} FROM call_changes u WHERE calls.id = u.id"
-                ),
-                [],
-            )?;
+            self.exec(&UPDATE_CHANGED_CALLS, [])?;
             self.exec("DELETE FROM call_changes", [])?;
         }
         for id in self.changed_calls.drain(..) {
