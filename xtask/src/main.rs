@@ -27,7 +27,7 @@ enum Task {
     /// Carry a capture's calls differently (see `tests::rewrite`): tunnels, SLL2, fragments,
     /// SIP over TCP or WebSocket, other ports, Opus, NAT, SSRC change, DTMF, a fork.
     Rewrite {
-        /// What to change: one of tests::rewrite::KINDS.
+        /// What to change: one of tests::rewrite::kinds().
         kind: String,
         /// The capture to read (classic little-endian pcap).
         input: String,
@@ -180,7 +180,7 @@ fn rewrite(kind: &str, input: &str, output: &str) -> anyhow::Result<()> {
     let variant = tests::rewrite::apply(kind, &pcap).with_context(|| {
         format!(
             "unknown kind {kind}; one of: {}",
-            tests::rewrite::KINDS.join(", ")
+            tests::rewrite::kinds().collect::<Vec<_>>().join(", ")
         )
     })?;
     variant.write(std::path::Path::new(output));
