@@ -176,13 +176,18 @@ fn gen_capture(args: &GenArgs) -> anyhow::Result<()> {
 
 /// Writes a variant of a capture (see `tests::rewrite`).
 fn rewrite(kind: &str, input: &str, output: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        tests::rewrite::kinds().any(|k| k == kind),
+        "unknown kind {kind}; one of: {}",
+        tests::rewrite::kinds().collect::<Vec<_>>().join(", ")
+    );
+    let bytes = std::fs::read(input).with_context(|| format!("reading {input}"))?;
+    anyhow::ensure!(
+        bytes.starts_with(&[0xd4, 0xc3, 0xb2, 0xa1]) && bytes.len() >= 24,
+        "{input} is not a little-endian microsecond pcap (the only kind rewrites read)"
+    );
     let pcap = tests::pcap_edit::Pcap::read(std::path::Path::new(input));
-    let variant = tests::rewrite::apply(kind, &pcap).with_context(|| {
-        format!(
-            "unknown kind {kind}; one of: {}",
-            tests::rewrite::kinds().collect::<Vec<_>>().join(", ")
-        )
-    })?;
+    let variant = tests::rewrite::apply(kind, &pcap).context("the rewrite found no call")?;
     variant.write(std::path::Path::new(output));
     eprintln!("wrote {output}: {} frames", variant.records.len());
     Ok(())
